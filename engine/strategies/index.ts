@@ -1,0 +1,6 @@
+export * from './metrics';
+export * from './rules';
+export * from './wrr';
+export * from './affinity';
+export * from './order';
+export * from './planner';
