@@ -1,0 +1,3 @@
+export * from './normalize';
+export * from './window';
+export * from './fetch';
