@@ -12,8 +12,9 @@
  *
  * Strategies:
  * - fixed: the given order.
- * - weighted-round-robin: smooth WRR over available candidates with weight > 0 (default 1); the
- *   winner first, then by current weight (the next winners); weight 0 = fallback only.
+ * - weighted-round-robin: smooth WRR (nginx) over candidates with weight > 0 (default 1); only an
+ *   available one can win; the winner first, then by current weight (the next winners); weight 0 =
+ *   fallback only. Unavailable members keep a bounded credit (see WrrState).
  * - least-busy: fewest in-flight requests first (ties keep the given order).
  * - lowest-latency: lowest p50 of successful requests in the window first.
  * - score: weighted sum of latency (fastest p50 / p50), success rate and cost (cheapest blended
@@ -259,17 +260,19 @@ function applyWrr<C extends Candidate>(entries: Entry<C>[], ctx: OrderContext, s
   const n = entries.length;
   const keys: string[] = new Array(n);
   const weights: number[] = new Array(n);
+  const eligible: boolean[] = new Array(n);
   let group = ctx.group;
   for (let i = 0; i < n; i++) {
     const e = entries[i];
     keys[i] = e.c.key;
     const w = e.c.weight ?? 1;
-    weights[i] = e.cls === 0 && Number.isFinite(w) && w > 0 ? w : 0;
+    weights[i] = Number.isFinite(w) && w > 0 ? w : 0;
+    eligible[i] = e.cls === 0;
   }
   if (group === undefined) group = keys.join('\u0000');
   const current: number[] = new Array(n).fill(0);
   let winner = -1;
-  if (ctx.rrState && !skipStep) winner = ctx.rrState.pick(group, keys, weights, current);
+  if (ctx.rrState && !skipStep) winner = ctx.rrState.pick(group, keys, weights, eligible, current);
   for (let i = 0; i < n; i++) {
     const e = entries[i];
     const w = e.c.weight ?? 1;

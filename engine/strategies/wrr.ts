@@ -15,10 +15,13 @@ export class WrrState {
 
   /**
    * One pick among `keys` with `weights` (same length; members with weight <= 0 never win).
-   * Returns the index of the winner, or -1 when no member has a positive weight. `current`
-   * (optional, same length) receives each member's current weight after the pick.
+   * Only members with `eligible[i] !== false` can win; ineligible ones (saturated, demoted) keep
+   * accumulating credit, bounded to one round (± the total weight), so they get their share back
+   * when they return without a burst, and a periodic saturation pattern cannot skew the others.
+   * Returns the index of the winner, or -1 when no eligible member has a positive weight.
+   * `current` (optional, same length) receives each member's current weight after the pick.
    */
-  pick(group: string, keys: readonly string[], weights: readonly number[], current?: number[]): number {
+  pick(group: string, keys: readonly string[], weights: readonly number[], eligible?: readonly boolean[], current?: number[]): number {
     let cw = this.groups.get(group);
     if (!cw) {
       if (this.groups.size >= this.maxGroups) this.groups.delete(this.groups.keys().next().value as string);
@@ -34,12 +37,18 @@ export class WrrState {
       const v = (cw.get(keys[i]) ?? 0) + w;
       cw.set(keys[i], v);
       total += w;
-      if (v > bestValue) {
+      if (v > bestValue && (!eligible || eligible[i] !== false)) {
         bestValue = v;
         best = i;
       }
     }
     if (best >= 0) cw.set(keys[best], bestValue - total);
+    for (let i = 0; i < keys.length; i++) {
+      if (!(weights[i] > 0)) continue;
+      const v = cw.get(keys[i])!;
+      if (v > total) cw.set(keys[i], total);
+      else if (v < -total) cw.set(keys[i], -total);
+    }
     if (current) for (let i = 0; i < keys.length; i++) current[i] = cw.get(keys[i]) ?? 0;
     return best;
   }
