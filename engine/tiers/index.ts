@@ -20,3 +20,4 @@ export {
   REQUEST_OVERHEAD_TOKENS,
   IMAGE_PART_TOKENS,
 } from './estimate';
+export { readTierRoutes } from './routes';
