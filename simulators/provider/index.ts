@@ -104,6 +104,12 @@ export interface ProviderSimulatorOptions {
    * client's favour, to absorb loopback/timer skew (default 2).
    */
   toleranceMs?: number;
+  /**
+   * Requests arriving within this many real ms after a Retry-After period began
+   * are not counted as early retries: they may have been sent before the client
+   * could read the 429 (default 10, at most a quarter of the announced wait).
+   */
+  retryGraceMs?: number;
 }
 
 export interface LimitSpec {
@@ -181,6 +187,8 @@ interface AccountState {
   tokSum: number;
   inFlight: number;
   retryUntil: number;
+  retryFrom: number;
+  retryGrace: number;
   replyCache: Map<string, Reply>;
   stats: AccountStats;
 }
@@ -312,6 +320,7 @@ export function startProviderSimulator(opts: ProviderSimulatorOptions): Promise<
   const minuteMs = 60000 * timeScale;
   const seed = (opts.seed ?? 1) | 0;
   const tol = opts.toleranceMs ?? 2;
+  const retryGraceMs = opts.retryGraceMs ?? 10;
   const host = opts.host ?? '127.0.0.1';
 
   const accounts = new Map<string, AccountState>();
@@ -355,6 +364,8 @@ export function startProviderSimulator(opts: ProviderSimulatorOptions): Promise<
       tokSum: 0,
       inFlight: 0,
       retryUntil: -Infinity,
+      retryFrom: -Infinity,
+      retryGrace: 0,
       replyCache: new Map(),
       stats: emptyStats(),
     };
@@ -396,10 +407,19 @@ export function startProviderSimulator(opts: ProviderSimulatorOptions): Promise<
 
   // --- 429 ------------------------------------------------------------------
 
-  function reject429(st: AccountState, res: http.ServerResponse, now: number, waitMs: number, body: string): void {
-    const ms = Math.max(1, Math.ceil(waitMs));
+  /** Remembers an announced Retry-After; later arrivals before it expires are early retries. */
+  function announce(st: AccountState, now: number, ms: number): void {
+    if (now >= st.retryUntil) {
+      st.retryFrom = now;
+      st.retryGrace = Math.min(retryGraceMs, ms / 4);
+    }
     const until = now + ms;
     if (until > st.retryUntil) st.retryUntil = until;
+  }
+
+  function reject429(st: AccountState, res: http.ServerResponse, now: number, waitMs: number, body: string): void {
+    const ms = Math.max(1, Math.ceil(waitMs));
+    announce(st, now, ms);
     st.stats.rejected429++;
     res.writeHead(429, {
       'content-type': 'application/json',
@@ -476,7 +496,7 @@ export function startProviderSimulator(opts: ProviderSimulatorOptions): Promise<
 
     st.stats.requests++;
     const arrival = performance.now();
-    if (arrival < st.retryUntil - tol) st.stats.earlyRetries++;
+    if (arrival < st.retryUntil - tol && arrival >= st.retryFrom + st.retryGrace) st.stats.earlyRetries++;
 
     const chunks: Buffer[] = [];
     let size = 0;
@@ -734,8 +754,7 @@ export function startProviderSimulator(opts: ProviderSimulatorOptions): Promise<
       case FAULT_429: {
         job.answered = true;
         const ms = Math.max(1, Math.ceil(st.faults.retryAfterMs ?? 1000 * timeScale));
-        const until = performance.now() + ms;
-        if (until > st.retryUntil) st.retryUntil = until;
+        announce(st, performance.now(), ms);
         res.writeHead(429, {
           'content-type': 'application/json',
           'content-length': Buffer.byteLength(BODY_429_INJECTED),
@@ -1042,6 +1061,7 @@ export function startProviderSimulator(opts: ProviderSimulatorOptions): Promise<
             st.head = 0;
             st.tokSum = 0;
             st.retryUntil = -Infinity;
+            st.retryFrom = -Infinity;
           }
         },
         inFlight(key) {

@@ -211,6 +211,40 @@ test('rpm limit with time scaling: 429 with Retry-After, counted, and the announ
   );
 });
 
+test('rpm is a sliding window, not a fixed one', async () => {
+  // a minute lasts 600 ms, 2 rpm
+  await withSim(
+    [{ key: 'k1', rpm: 2 }],
+    async (sim) => {
+      const t0 = Date.now();
+      const at = async (ms: number, label: string): Promise<number> => {
+        const wait = t0 + ms - Date.now();
+        if (wait > 0) await sleep(wait);
+        return (await call(sim, { body: chat(label) })).status;
+      };
+      assert.equal(await at(0, 'a'), 200);
+      assert.equal(await at(300, 'b'), 200);
+      assert.equal(await at(640, 'c'), 200, 'a left the window');
+      assert.equal(await at(680, 'd'), 429, 'b and c are still inside the last 600 ms');
+      assert.equal(sim.stats('k1').rpmViolations, 1);
+    },
+    0.01,
+  );
+});
+
+test('injected 429s also start a Retry-After period', async () => {
+  await withSim([{ key: 'k1', faults: { rate429: 1, retryAfterMs: 400 } }], async (sim) => {
+    assert.equal((await call(sim, { body: chat('a') })).status, 429);
+    sim.setFaults('k1', {});
+    await sleep(20);
+    assert.equal((await call(sim, { body: chat('too soon') })).status, 200, 'the simulator answers, but counts it');
+    assert.equal(sim.stats('k1').earlyRetries, 1);
+    await sleep(400);
+    await call(sim, { body: chat('after') });
+    assert.equal(sim.stats('k1').earlyRetries, 1);
+  });
+});
+
 test('requests before an announced Retry-After has expired count as early retries', async () => {
   await withSim(
     [{ key: 'k1', rpm: 1 }],
@@ -219,11 +253,15 @@ test('requests before an announced Retry-After has expired count as early retrie
       const r = await call(sim, { body: chat('b') });
       assert.equal(r.status, 429);
       assert.equal(sim.stats('k1').earlyRetries, 0, 'the first 429 is not a retry');
+      // right after the announcement a request may have been sent before the client saw the 429
+      await call(sim, { body: chat('in flight') });
+      assert.equal(sim.stats('k1').earlyRetries, 0, 'within the grace period');
+      await sleep(15);
       await call(sim, { body: chat('c') });
       await call(sim, { body: chat('d') });
       const s = sim.stats('k1');
       assert.equal(s.earlyRetries, 2);
-      assert.equal(s.rpmViolations, 3);
+      assert.equal(s.rpmViolations, 4);
     },
     0.05,
   );
