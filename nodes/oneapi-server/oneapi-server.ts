@@ -31,6 +31,11 @@ function parseTimeout(v: unknown): number {
   return Number.isFinite(n) && n > 0 ? Math.min(Math.floor(n), 600_000) : 15_000;
 }
 
+/** Keeps the reason visible when the message catalogue is not loaded (RED._ returns the key). */
+function withReason(text: string, reason: string): string {
+  return reason && !text.includes(reason) ? `${text}: ${reason}` : text;
+}
+
 export = function (RED: NodeAPI) {
   function OneApiServer(this: OneApiServerNode, def: OneApiServerDef) {
     RED.nodes.createNode(this, def);
@@ -60,13 +65,13 @@ export = function (RED: NodeAPI) {
     } catch (err) {
       configError = sanitizeError(err, [token]);
       (configError as Error & { code?: string }).code = err instanceof OneApiError ? err.code : 'BAD_CONFIG';
-      node.warn(RED._('oneapi-server.errors.config', { error: configError.message }));
+      node.warn(withReason(RED._('oneapi-server.errors.config', { error: configError.message }), configError.message));
     }
 
     node.getClient = (): OneApiClient => {
       if (client) return client;
-      const e = new OneApiError(RED._('oneapi-server.errors.notConfigured', { error: configError?.message ?? '' }), 'BAD_CONFIG');
-      throw e;
+      const reason = configError?.message ?? '';
+      throw new OneApiError(withReason(RED._('oneapi-server.errors.notConfigured', { error: reason }), reason), 'BAD_CONFIG');
     };
 
     node.on('close', (_removed: boolean, done: () => void) => {
