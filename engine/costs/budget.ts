@@ -11,8 +11,7 @@
  * - Alerts fire once per crossing (warn at `warnRatio`, exhausted at 100 %) and once when a new
  *   day clears a daily level. They go to `onAlert` and are also returned by `record()`.
  */
-import { assertTimeZone, dayKey } from '../time/zoned';
-import { isFree } from './pricing';
+import { addDays, assertTimeZone, dayKey, startOfDay } from '../time/zoned';
 
 export type BudgetScope = 'daily' | 'provider' | 'session';
 export type BudgetLevel = 'ok' | 'warn' | 'exhausted';
@@ -78,6 +77,9 @@ interface SessionSpend extends Spend {
   expiresAt: number;
 }
 
+const FREE_OK: BudgetDecision = Object.freeze({ allowed: true, free: true }) as BudgetDecision;
+const PAID_OK: BudgetDecision = Object.freeze({ allowed: true, free: false }) as BudgetDecision;
+
 const RANK: Record<BudgetLevel, number> = { ok: 0, warn: 1, exhausted: 2 };
 
 function usd(n: number): string {
@@ -104,7 +106,9 @@ export class BudgetTracker {
   private readonly onAlert?: (alert: BudgetAlert) => void;
 
   private day = '';
-  private dayBoundaryCheckedAt = Number.NaN;
+  /** [start, end) epoch ms of `day` in the timezone: no date arithmetic while inside it */
+  private dayStart = Number.NaN;
+  private dayEnd = Number.NaN;
   private daily: Spend = { usd: 0, level: 'ok' };
   private readonly providers = new Map<string, Spend>();
   private readonly sessions = new Map<string, SessionSpend>();
@@ -134,9 +138,10 @@ export class BudgetTracker {
 
   /** May `candidate` take a request estimated at `estimatedCostUsd`? */
   check(candidate: BudgetCandidate, estimatedCostUsd: number, opts: { session?: string } = {}): BudgetDecision {
-    const free = isFree({ inPerM: candidate.priceIn, outPerM: candidate.priceOut });
-    if (free) return { allowed: true, free };
+    if (candidate.priceIn === 0 && candidate.priceOut === 0) return FREE_OK;
+    const free = false;
     this.rollAndEmit();
+    if (!this.hasLimits) return PAID_OK;
     const est = Number.isFinite(estimatedCostUsd) && estimatedCostUsd > 0 ? estimatedCostUsd : 0;
     const daily = this.blocked('daily budget', this.daily.usd, this.dailyUsd, est, ` on ${this.day} (${this.timeZone})`);
     if (daily) return { allowed: false, reason: daily, free };
@@ -151,7 +156,7 @@ export class BudgetTracker {
       const r = this.blocked('session budget', spent, this.sessionUsd, est, '');
       if (r) return { allowed: false, reason: r, free };
     }
-    return { allowed: true, free };
+    return PAID_OK;
   }
 
   /** Add spend. Returns the alerts this spend (or a new day) raised; they also go to onAlert. */
@@ -245,6 +250,8 @@ export class BudgetTracker {
   }
 
   private rollAndEmit(): void {
+    const now = this.now();
+    if (now >= this.dayStart && now < this.dayEnd) return;
     const alerts: BudgetAlert[] = [];
     this.roll(alerts);
     for (const a of alerts) this.emit(a);
@@ -253,11 +260,12 @@ export class BudgetTracker {
   /** Starts a new day when the timezone's calendar day changed; daily levels clear with one 'ok' alert. */
   private roll(alerts: BudgetAlert[]): void {
     const now = this.now();
-    // dayKey is cached per 15 min slot; calling it per request is cheap, but skip it within the same ms.
-    if (now === this.dayBoundaryCheckedAt) return;
-    this.dayBoundaryCheckedAt = now;
+    if (now >= this.dayStart && now < this.dayEnd) return;
+    if (now < this.dayStart) return; // the clock stepped back over midnight: stay on the current day
     const today = dayKey(now, this.timeZone);
-    if (today === this.day) return;
+    this.dayStart = startOfDay(today, this.timeZone);
+    this.dayEnd = startOfDay(addDays(today, 1), this.timeZone);
+    if (today === this.day) return; // clock went backwards within the day
     const previous = this.day;
     this.day = today;
     if (previous === '') return;

@@ -25,10 +25,10 @@
  * Because evidence leaves the window, a candidate that traffic moved away from is probed again
  * about once per window, which is how traffic returns after a recovery.
  */
-import { blendedPerM, isKnownPrice, type TokenUsage } from '../costs/pricing';
+import { blendedPerM, type TokenUsage } from '../costs/pricing';
 import type { AffinityMap } from './affinity';
 import type { MetricsSnapshot, MetricsWindow } from './metrics';
-import { NO_FLAGS, type LiveRules, type RuleFlags, RuleState } from './rules';
+import { NO_FLAGS, type LiveRules, RuleState } from './rules';
 import { WrrState } from './wrr';
 
 export type Strategy = 'fixed' | 'weighted-round-robin' | 'least-busy' | 'lowest-latency' | 'score';
@@ -102,16 +102,27 @@ interface Entry<C extends Candidate> {
   c: C;
   i: number;
   snap: MetricsSnapshot;
-  flags: RuleFlags;
+  /** rule flags at planning time */
+  errorsFlag: boolean;
+  slowFlag: boolean;
   /** 0 available, 1 demoted, 2 saturated, 3 unhealthy */
   cls: number;
   /** sort value under the strategy, lower first */
   sortKey: number;
-  /** secondary sort value (e.g. exploration band), lower first */
+  /** primary sort band (exploration, WRR role), lower first */
   band: number;
   score?: number;
-  reason: string;
   blended: number | null;
+  /** available, but its provider has an error-demoted candidate */
+  sameProvider: boolean;
+  pinned: boolean;
+}
+
+interface Describe {
+  strategy: Strategy;
+  rules?: LiveRules;
+  windowMs: number;
+  pressure: boolean;
 }
 
 function ms(v: number): string {
@@ -123,12 +134,90 @@ function pct(v: number): string {
   return p >= 99.95 || p === Math.round(p) ? `${Math.round(p)}%` : `${p.toFixed(1)}%`;
 }
 
-function perM(v: number): string {
+function perM(v: number | null): string {
+  if (v === null) return 'price unknown';
   return v === 0 ? 'free' : v < 0.01 ? `$${v.toPrecision(2)}/M` : `$${v.toFixed(2)}/M`;
 }
 
 function byBandThenKey<C extends Candidate>(a: Entry<C>, b: Entry<C>): number {
   return a.band - b.band || a.sortKey - b.sortKey || a.i - b.i;
+}
+
+function strategyReason<C extends Candidate>(e: Entry<C>, strategy: Strategy): string {
+  const s = e.snap;
+  switch (strategy) {
+    case 'fixed':
+      return `position ${e.i + 1} in the configured order`;
+    case 'weighted-round-robin': {
+      const w = e.c.weight ?? 1;
+      if (e.band === 0) return `weighted round robin: picked (weight ${w})`;
+      if (e.band === 1) return `weighted round robin: weight ${w}`;
+      return `weighted round robin: weight ${w}, fallback only`;
+    }
+    case 'least-busy':
+      return `${s.inFlight} in flight`;
+    case 'lowest-latency':
+      if (s.requests === 0) return e.band === 0 ? 'unmeasured: explored first' : 'unmeasured, probe in flight: after measured candidates';
+      if (s.p50Ms === null) return `no successful request in the window (${s.failures} failed)`;
+      return `p50 ${ms(s.p50Ms)}`;
+    case 'score': {
+      const score = (e.score ?? 0).toFixed(2);
+      if (s.requests === 0) {
+        return e.band === 0
+          ? `unmeasured: explored first (prior score ${score}, ${perM(e.blended)})`
+          : `score ${score} (unmeasured, probe in flight; neutral prior): ${perM(e.blended)}`;
+      }
+      const p50 = s.p50Ms !== null ? `p50 ${ms(s.p50Ms)}` : 'no successful request';
+      return `score ${score}: ${p50}, success ${pct(s.successRate ?? 0)}, ${perM(e.blended)}`;
+    }
+  }
+}
+
+function describe<C extends Candidate>(e: Entry<C>, d: Describe): string {
+  let r = strategyReason(e, d.strategy);
+  if (e.cls === 0) {
+    if (d.pressure) r += '; latency pressure: fastest first';
+    if (e.sameProvider) r += `; provider ${e.c.provider} has a demoted candidate`;
+    if (e.pinned) r = `session affinity; ${r}`;
+  } else if (e.cls === 1) {
+    const why: string[] = [];
+    if (e.errorsFlag) why.push(`error rate ${pct(e.snap.errorRate ?? 0)} > ${pct(d.rules?.maxErrorRate ?? 0)}`);
+    if (e.slowFlag) why.push(`p99 ${ms(e.snap.p99Ms ?? 0)} > ${ms(d.rules?.maxP99Ms ?? 0)}`);
+    r = `demoted: ${why.join(', ')} in the ${Math.round(d.windowMs / 1000)} s window; ${r}`;
+  } else if (e.cls === 2) {
+    r = `saturated (at its limit now); ${r}`;
+  } else {
+    r = `unhealthy (breaker open or failing health check); ${r}`;
+  }
+  return r;
+}
+
+/**
+ * The result of an ordering. `explain` is built on first access (formatting the reasons costs
+ * more than ordering), and reflects the metrics as they were when the order was made.
+ */
+class Ordering<C extends Candidate> implements OrderResult<C> {
+  readonly ordered: C[];
+  private explained?: Explanation[];
+
+  constructor(private readonly entries: Entry<C>[], private readonly d: Describe) {
+    const ordered: C[] = new Array(entries.length);
+    for (let i = 0; i < entries.length; i++) ordered[i] = entries[i].c;
+    this.ordered = ordered;
+  }
+
+  get explain(): Explanation[] {
+    if (!this.explained) {
+      this.explained = this.entries.map((e) => (e.score === undefined
+        ? { key: e.c.key, reason: describe(e, this.d) }
+        : { key: e.c.key, score: e.score, reason: describe(e, this.d) }));
+    }
+    return this.explained;
+  }
+
+  toJSON(): { ordered: C[]; explain: Explanation[] } {
+    return { ordered: this.ordered, explain: this.explain };
+  }
 }
 
 /** Orders `candidates` for one request. Pure apart from the WRR, rule and affinity state in `ctx`. */
@@ -149,10 +238,13 @@ export function orderCandidates<C extends Candidate>(strategy: Strategy, candida
     else if (flags.errors || flags.slow) cls = 1;
     if (flags.slow) anySlow = true;
     if (flags.errors) (errorProviders ??= new Set()).add(c.provider);
-    const price = { inPerM: c.priceIn as number, outPerM: c.priceOut as number };
+    const pin = c.priceIn;
+    const pout = c.priceOut;
+    const known = typeof pin === 'number' && typeof pout === 'number' && pin >= 0 && pout >= 0 && Number.isFinite(pin) && Number.isFinite(pout);
     entries[i] = {
-      c, i, snap, flags, cls, sortKey: 0, band: 0, reason: '',
-      blended: isKnownPrice(price) ? blendedPerM(price, ctx.tokenMix) : null,
+      c, i, snap, errorsFlag: flags.errors, slowFlag: flags.slow, cls, sortKey: 0, band: 0, score: undefined,
+      blended: known ? blendedPerM({ inPerM: pin, outPerM: pout }, ctx.tokenMix) : null,
+      sameProvider: false, pinned: false,
     };
   }
 
@@ -162,40 +254,30 @@ export function orderCandidates<C extends Candidate>(strategy: Strategy, candida
   if (ctx.session !== undefined && ctx.affinity) {
     const key = ctx.affinity.get(ctx.session);
     if (key !== undefined) {
-      const e = entries.find((x) => x.c.key === key);
+      let e: Entry<C> | undefined;
+      for (let i = 0; i < n; i++) if (entries[i].c.key === key) { e = entries[i]; break; }
       if (e && e.cls === 0) pinned = e;
-      else if (e && (e.cls === 3 || e.flags.errors)) ctx.affinity.forget(ctx.session, key);
+      else if (e && (e.cls === 3 || e.errorsFlag)) ctx.affinity.forget(ctx.session, key);
     }
   }
 
   switch (strategy) {
     case 'fixed':
-      for (const e of entries) {
-        e.sortKey = e.i;
-        e.reason = `position ${e.i + 1} in the configured order`;
-      }
+      for (const e of entries) e.sortKey = e.i;
       break;
     case 'weighted-round-robin':
       applyWrr(entries, ctx, pinned !== undefined);
       break;
     case 'least-busy':
-      for (const e of entries) {
-        e.sortKey = e.snap.inFlight;
-        e.reason = `${e.snap.inFlight} in flight`;
-      }
+      for (const e of entries) e.sortKey = e.snap.inFlight;
       break;
     case 'lowest-latency':
       for (const e of entries) {
-        if (e.snap.requests === 0) {
-          e.band = e.snap.inFlight === 0 ? 0 : 2;
-          e.reason = e.band === 0 ? 'unmeasured: explored first' : 'unmeasured, probe in flight: after measured candidates';
-        } else if (e.snap.p50Ms === null) {
-          e.band = 2;
-          e.reason = `no successful request in the window (${e.snap.failures} failed)`;
-        } else {
+        if (e.snap.requests === 0) e.band = e.snap.inFlight === 0 ? 0 : 2;
+        else if (e.snap.p50Ms === null) e.band = 2;
+        else {
           e.band = 1;
           e.sortKey = e.snap.p50Ms;
-          e.reason = `p50 ${ms(e.snap.p50Ms)}`;
         }
       }
       break;
@@ -204,56 +286,38 @@ export function orderCandidates<C extends Candidate>(strategy: Strategy, candida
       break;
   }
 
-  const groups: Entry<C>[][] = [[], [], [], []];
-  for (const e of entries) groups[e.cls].push(e);
-  for (const g of groups) if (g.length > 1) g.sort(byBandThenKey);
-
-  const avail = groups[0];
-  if (anySlow && avail.length > 1) {
-    // latency pressure: fastest measured first, unmeasured after them in strategy order
-    avail.sort((a, b) => {
-      const pa = a.snap.p50Ms ?? Infinity;
-      const pb = b.snap.p50Ms ?? Infinity;
-      return pa - pb || 0;
-    });
-    for (const e of avail) e.reason += '; latency pressure: fastest first';
-  }
-  if (errorProviders && avail.length > 1) {
-    const other: Entry<C>[] = [];
-    const same: Entry<C>[] = [];
-    for (const e of avail) (errorProviders.has(e.c.provider) ? same : other).push(e);
-    if (other.length && same.length) {
-      for (const e of same) e.reason += `; provider ${e.c.provider} has a demoted candidate`;
-      groups[0] = [...other, ...same];
+  let out: Entry<C>[];
+  if (n <= 1) {
+    out = entries;
+  } else {
+    const groups: Entry<C>[][] = [[], [], [], []];
+    for (const e of entries) groups[e.cls].push(e);
+    for (const g of groups) if (g.length > 1) g.sort(byBandThenKey);
+    let avail = groups[0];
+    if (anySlow && avail.length > 1) {
+      // latency pressure: fastest measured first, unmeasured after them in strategy order (stable sort)
+      avail.sort((a, b) => (a.snap.p50Ms ?? Infinity) - (b.snap.p50Ms ?? Infinity) || 0);
     }
-  }
-  if (pinned) {
-    const g = groups[0];
-    const at = g.indexOf(pinned);
-    if (at > 0) {
-      g.splice(at, 1);
-      g.unshift(pinned);
+    if (errorProviders && avail.length > 1) {
+      const other: Entry<C>[] = [];
+      const same: Entry<C>[] = [];
+      for (const e of avail) (errorProviders.has(e.c.provider) ? same : other).push(e);
+      if (other.length && same.length) {
+        for (const e of same) e.sameProvider = true;
+        avail = other.concat(same);
+      }
     }
-    pinned.reason = `session affinity; ${pinned.reason}`;
-  }
-  for (const e of groups[1]) {
-    const why: string[] = [];
-    if (e.flags.errors) why.push(`error rate ${pct(e.snap.errorRate ?? 0)} > ${pct(rules!.maxErrorRate!)}`);
-    if (e.flags.slow) why.push(`p99 ${ms(e.snap.p99Ms ?? 0)} > ${ms(rules!.maxP99Ms!)}`);
-    e.reason = `demoted: ${why.join(', ')} in the ${Math.round(ctx.metrics.windowMs / 1000)} s window; ${e.reason}`;
-  }
-  for (const e of groups[2]) e.reason = `saturated (at its limit now); ${e.reason}`;
-  for (const e of groups[3]) e.reason = `unhealthy (breaker open or failing health check); ${e.reason}`;
-
-  const ordered: C[] = [];
-  const explain: Explanation[] = [];
-  for (const g of groups) {
-    for (const e of g) {
-      ordered.push(e.c);
-      explain.push(e.score === undefined ? { key: e.c.key, reason: e.reason } : { key: e.c.key, score: e.score, reason: e.reason });
+    if (pinned) {
+      const at = avail.indexOf(pinned);
+      if (at > 0) {
+        avail.splice(at, 1);
+        avail.unshift(pinned);
+      }
     }
+    out = avail.concat(groups[1], groups[2], groups[3]);
   }
-  return { ordered, explain };
+  if (pinned) pinned.pinned = true;
+  return new Ordering(out, { strategy, rules, windowMs: ctx.metrics.windowMs, pressure: anySlow });
 }
 
 function applyWrr<C extends Candidate>(entries: Entry<C>[], ctx: OrderContext, skipStep: boolean): void {
@@ -269,23 +333,19 @@ function applyWrr<C extends Candidate>(entries: Entry<C>[], ctx: OrderContext, s
     weights[i] = Number.isFinite(w) && w > 0 ? w : 0;
     eligible[i] = e.cls === 0;
   }
-  if (group === undefined) group = keys.join('\u0000');
+  if (group === undefined) group = n === 1 ? keys[0] : keys.join('\u0000');
   const current: number[] = new Array(n).fill(0);
   let winner = -1;
   if (ctx.rrState && !skipStep) winner = ctx.rrState.pick(group, keys, weights, eligible, current);
   for (let i = 0; i < n; i++) {
     const e = entries[i];
-    const w = e.c.weight ?? 1;
     if (i === winner) {
       e.band = 0;
-      e.reason = `weighted round robin: picked (weight ${w})`;
     } else if (weights[i] > 0) {
       e.band = 1;
       e.sortKey = -current[i];
-      e.reason = `weighted round robin: weight ${w}`;
     } else {
       e.band = 2;
-      e.reason = `weighted round robin: weight ${w}, fallback only`;
     }
   }
 }
@@ -309,17 +369,7 @@ function applyScore<C extends Candidate>(entries: Entry<C>[], w: ScoreWeights): 
     const score = Math.round((wl * lat + ws * succ + wc * cost) * 1000) / 1000;
     e.score = score;
     e.sortKey = -score;
-    const price = e.blended !== null ? perM(e.blended) : 'price unknown';
-    if (s.requests === 0) {
-      e.band = s.inFlight === 0 ? 0 : 1;
-      e.reason = e.band === 0
-        ? `unmeasured: explored first (prior score ${score.toFixed(2)}, ${price})`
-        : `score ${score.toFixed(2)} (unmeasured, probe in flight; neutral prior): ${price}`;
-    } else {
-      e.band = 1;
-      const p50 = s.p50Ms !== null ? `p50 ${ms(s.p50Ms)}` : 'no successful request';
-      e.reason = `score ${score.toFixed(2)}: ${p50}, success ${pct(s.successRate ?? 0)}, ${price}`;
-    }
+    e.band = s.requests === 0 && s.inFlight === 0 ? 0 : 1;
   }
 }
 

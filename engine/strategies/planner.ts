@@ -20,7 +20,7 @@ import { costOf, isFree, isKnownPrice, type TokenUsage } from '../costs/pricing'
 import { AffinityMap, type AffinityOptions } from './affinity';
 import { MetricsWindow, type MetricsSnapshot } from './metrics';
 import {
-  type Candidate, type Explanation, isStrategy, orderCandidates, type ScoreWeights, STRATEGIES, type Strategy,
+  type Candidate, type Explanation, isStrategy, orderCandidates, type OrderResult, type ScoreWeights, STRATEGIES, type Strategy,
 } from './order';
 import { type LiveRules, type RuleFlags, RuleState, validateRules } from './rules';
 import { WrrState } from './wrr';
@@ -149,12 +149,12 @@ export class CandidatePlanner {
     const budget = this.budget;
     if (budget) {
       const est = opts.estimatedTokens;
+      const checkOpts = { session: opts.session };
       let kept: C[] | null = null;
       for (let i = 0; i < candidates.length; i++) {
         const c = candidates[i];
-        const price = { inPerM: c.priceIn as number, outPerM: c.priceOut as number };
-        const estUsd = est && isKnownPrice(price) ? costOf(est, price) : 0;
-        const d = budget.check(c, estUsd, { session: opts.session });
+        const estUsd = est && knownPrice(c) ? costOf(est, { inPerM: c.priceIn!, outPerM: c.priceOut! }) : 0;
+        const d = budget.check(c, estUsd, checkOpts);
         if (d.allowed) {
           if (kept) kept.push(c);
         } else {
@@ -165,7 +165,7 @@ export class CandidatePlanner {
       if (kept) pool = kept;
     }
 
-    const { ordered, explain } = orderCandidates(strategy, pool, {
+    const ordering = orderCandidates(strategy, pool, {
       metrics: this.metrics,
       weights: this.weights,
       rrState: this.rrState,
@@ -176,32 +176,31 @@ export class CandidatePlanner {
       affinity: this.affinity ?? undefined,
       tokenMix: opts.estimatedTokens,
     });
+    let ordered = ordering.ordered;
+    let mask: boolean[] | null = null;
 
     if (budget && !budget.allowPaidFallback && ordered.length > 1 && isFree(priceOf(ordered[0]))) {
       // free first choice: never let a failure turn into spend on a paid fallback
-      let w = 1;
+      const freeOnly: C[] = [ordered[0]];
+      mask = [true];
       for (let r = 1; r < ordered.length; r++) {
         const c = ordered[r];
-        if (isFree(priceOf(c))) {
-          ordered[w] = c;
-          explain[w] = explain[r];
-          w++;
-        } else {
-          rejected.push({ key: c.key, reason: `paid fallback after the free ${ordered[0].key} is off (allowPaidFallback)` });
-        }
+        const free = isFree(priceOf(c));
+        mask.push(free);
+        if (free) freeOnly.push(c);
+        else rejected.push({ key: c.key, reason: `paid fallback after the free ${ordered[0].key} is off (allowPaidFallback)` });
       }
-      ordered.length = w;
-      explain.length = w;
+      ordered = freeOnly;
     }
 
-    const result: PlanResult<C> = { ordered, explain, rejected };
+    let error: PlanResult<C>['error'];
     if (ordered.length === 0 && rejected.length > 0) {
-      result.error = {
+      error = {
         code: 'budget_exhausted',
         message: `no candidate fits the budget: ${rejected.map((r) => `${r.key}: ${r.reason}`).join('; ')}`,
       };
     }
-    return result;
+    return new Plan(ordered, ordering, mask, rejected, error);
   }
 
   /** A request to `key` is starting (counts as in flight until onResult). */
@@ -246,6 +245,40 @@ export class CandidatePlanner {
     if (!k && this.known.size >= 10_000) this.known.delete(this.known.keys().next().value as string);
     this.known.set(c.key, { provider: c.provider, priceIn: c.priceIn, priceOut: c.priceOut });
   }
+}
+
+/** A plan; `explain` is formatted on first access. */
+class Plan<C extends Candidate> implements PlanResult<C> {
+  private explained?: Explanation[];
+
+  constructor(
+    readonly ordered: C[],
+    private readonly ordering: OrderResult<C>,
+    private readonly mask: boolean[] | null,
+    readonly rejected: Rejection[],
+    readonly error?: { code: 'budget_exhausted'; message: string },
+  ) {}
+
+  get explain(): Explanation[] {
+    if (!this.explained) {
+      const all = this.ordering.explain;
+      const mask = this.mask;
+      this.explained = mask ? all.filter((_, i) => mask[i]) : all;
+    }
+    return this.explained;
+  }
+
+  toJSON(): PlanResult<C> {
+    const out: PlanResult<C> = { ordered: this.ordered, explain: this.explain, rejected: this.rejected };
+    if (this.error) out.error = this.error;
+    return out;
+  }
+}
+
+function knownPrice(c: { priceIn?: number; priceOut?: number }): boolean {
+  const a = c.priceIn;
+  const b = c.priceOut;
+  return typeof a === 'number' && typeof b === 'number' && a >= 0 && b >= 0 && Number.isFinite(a) && Number.isFinite(b);
 }
 
 function priceOf(c: { priceIn?: number; priceOut?: number }): { inPerM: number; outPerM: number } {
