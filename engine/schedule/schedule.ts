@@ -197,10 +197,16 @@ export class Schedule {
     return this.state.lastRun;
   }
 
-  /** Runs now by hand; the schedule itself is unchanged. */
+  /** Runs now by hand (onTick with kind 'manual'); the schedule itself is unchanged. */
   runNow(): void {
     const at = this.clock.now();
     this.fire({ scheduled: at, at, kind: 'manual' });
+  }
+
+  /** Records a run made elsewhere (e.g. an input message) as the last run, without calling onTick. */
+  recordRun(at: number = this.clock.now()): void {
+    this.state.lastRun = at;
+    this.save();
   }
 
   stop(): void {
