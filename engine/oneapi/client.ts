@@ -242,14 +242,16 @@ export class OneApiClient {
         if (!seen.has(ch.id)) seen.set(ch.id, ch);
       }
     };
-    const first = await this.call({ method: 'GET', path: '/api/channel/', query: { p: 0, page_size: 100 } });
+    // id_sort=true: new-api pages by priority by default, so a priority written while we page
+    // could move a channel across a page boundary; by id the order is stable (one-api ignores it).
+    const first = await this.call({ method: 'GET', path: '/api/channel/', query: { p: 0, page_size: 100, id_sort: 'true' } });
     if (Array.isArray(first)) {
       // one-api (fixed 10 per page) or new-api before 2025-06 (0-based, page_size honoured)
       if (first.length === 0) return [];
       add(first);
       for (let p = 1; ; p++) {
         if (p >= DEFAULT_MAX_PAGES) throw new OneApiError(`channel list did not end after ${DEFAULT_MAX_PAGES} pages`, 'BAD_RESPONSE');
-        const page = await this.call({ method: 'GET', path: '/api/channel/', query: { p, page_size: 100 } });
+        const page = await this.call({ method: 'GET', path: '/api/channel/', query: { p, page_size: 100, id_sort: 'true' } });
         if (!Array.isArray(page)) throw new OneApiError('channel list page changed format', 'BAD_RESPONSE');
         if (page.length === 0) break;
         add(page);
@@ -262,7 +264,7 @@ export class OneApiClient {
       add(first.items);
       for (let p = 2; count < total; p++) {
         if (p >= DEFAULT_MAX_PAGES) throw new OneApiError(`channel list did not end after ${DEFAULT_MAX_PAGES} pages`, 'BAD_RESPONSE');
-        const page = await this.call({ method: 'GET', path: '/api/channel/', query: { p, page_size: 100 } });
+        const page = await this.call({ method: 'GET', path: '/api/channel/', query: { p, page_size: 100, id_sort: 'true' } });
         if (!isObject(page) || !Array.isArray(page.items)) throw new OneApiError('channel list page changed format', 'BAD_RESPONSE');
         if (page.items.length === 0) break;
         count += page.items.length;
@@ -527,24 +529,31 @@ export class OneApiClient {
     const params: Record<string, string | number> = {};
     for (const [k, v] of Object.entries(spec.query ?? {})) if (v !== undefined) params[k] = v;
 
-    const ctrl = new AbortController();
-    this.inFlight.add(ctrl);
-    let res: AxiosResponse<string>;
-    try {
-      res = await this.http.request<string>({
-        method: spec.method,
-        url: spec.path,
-        params,
-        headers,
-        data: spec.body === undefined ? undefined : JSON.stringify(spec.body),
-        signal: ctrl.signal,
-      });
-    } catch (err) {
-      throw this.transportError(err, spec, ctrl.signal.aborted);
-    } finally {
-      this.inFlight.delete(ctrl);
+    // A GET on a reused keep-alive socket that the server had just closed fails with a reset:
+    // such a read is retried once on a fresh connection. Writes are never retried.
+    const attempts = spec.method === 'GET' ? 2 : 1;
+    for (let attempt = 1; ; attempt++) {
+      const ctrl = new AbortController();
+      this.inFlight.add(ctrl);
+      let res: AxiosResponse<string>;
+      try {
+        res = await this.http.request<string>({
+          method: spec.method,
+          url: spec.path,
+          params,
+          headers,
+          data: spec.body === undefined ? undefined : JSON.stringify(spec.body),
+          signal: ctrl.signal,
+        });
+      } catch (err) {
+        const safe = this.transportError(err, spec, ctrl.signal.aborted);
+        if (attempt < attempts && !this.closed && safe.code === 'UNREACHABLE' && /connection reset|ECONNRESET/.test(safe.message)) continue;
+        throw safe;
+      } finally {
+        this.inFlight.delete(ctrl);
+      }
+      return this.interpret(res, spec);
     }
-    return this.interpret(res, spec);
   }
 
   private transportError(err: unknown, spec: RequestSpec, aborted: boolean): OneApiError {

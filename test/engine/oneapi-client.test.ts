@@ -63,6 +63,7 @@ for (const flavour of FLAVOURS) {
       );
       const calls = channelListCalls(s).map((r) => new URL(r.path, 'http://x').searchParams);
       assert.ok(calls.every((q) => q.get('page_size') === '100'), 'page_size=100 always sent');
+      assert.ok(calls.every((q) => q.get('id_sort') === 'true'), 'stable order while priorities change');
       assert.equal(calls[0].get('p'), '0');
       const pages = calls.map((q) => q.get('p'));
       if (flavour === 'one-api') assert.deepEqual(pages, Array.from({ length: 25 }, (_, i) => String(i)), 'fixed 10 per page: p=0..23 then [] at p=24');
