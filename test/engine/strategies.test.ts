@@ -386,3 +386,19 @@ test('rule state: validation of thresholds', () => {
   const rs = new RuleState();
   assert.deepEqual(rs.flags('unknown'), { errors: false, slow: false });
 });
+
+test('plan explanations describe the state at planning time, even when read later, and serialise to JSON', () => {
+  const c = clock();
+  const planner = new CandidatePlanner({ strategy: 'lowest-latency', now: c.now, budget: { dailyUsd: 5 } });
+  const cs = [cand('a/m', { priceIn: 1, priceOut: 1 }), cand('b/m', { priceIn: 1, priceOut: 1 })];
+  planner.onResult('a/m', { ok: true, latencyMs: 100 });
+  planner.onResult('b/m', { ok: true, latencyMs: 300 });
+  const plan = planner.plan(cs);
+  for (let i = 0; i < 50; i++) planner.onResult('a/m', { ok: true, latencyMs: 5_000 });
+  assert.match(plan.explain[0].reason, /^p50 1\d\d ms$/, 'not the later 5 s samples');
+  const json = JSON.parse(JSON.stringify(plan));
+  assert.deepEqual(json.ordered.map((x: Candidate) => x.key), ['a/m', 'b/m']);
+  assert.equal(json.explain.length, 2);
+  assert.deepEqual(json.rejected, []);
+  assert.equal(planner.plan(cs).ordered[0].key, 'b/m');
+});
