@@ -23,6 +23,11 @@
  * 5. When Redis answers again, a new clustered limiter joins the shared id
  *    (`clearDatastore: false`; the settings are re-created if Redis lost them),
  *    waiting jobs move back to it, and running local jobs get placeholders there.
+ *    Other instances may rejoin later (their reconnect backoff), and Redis does
+ *    not know their local jobs until then: for `rejoinSettleMs` after rejoining,
+ *    every job must pass BOTH the clustered and the (share-scaled) local limiter,
+ *    so with `fallbackShare` = 1/N the combined limits also hold while instances
+ *    rejoin one by one. Keep `rejoinSettleMs` above the reconnect backoff cap.
  * Jobs submitted before the first connection are held (not run) for up to
  * `connectTimeoutMs`, then run locally if Redis has not answered.
  */
@@ -30,7 +35,7 @@ import { EventEmitter } from 'node:events';
 import Bottleneck from 'bottleneck';
 import IORedis from 'ioredis';
 import { clusteredLimiterOptions, scaleLimits, type LimiterOptions } from './limiter-options';
-import { acquireRedis, releaseRedis, RedisConnectionManager, type SharedStoreState } from './redis-connection';
+import { acquireRedis, releaseRedis, RedisConnectionManager, type RedisConnectionOptions, type SharedStoreState } from './redis-connection';
 
 export type SharedLimiterState = 'connecting' | 'connected' | 'local-fallback' | 'stopped';
 
@@ -56,6 +61,10 @@ export interface SharedLimiterOptions {
    */
   jobExpirationMs?: number | null;
   keyPrefix?: string;
+  /** After a fallback, how long jobs must also pass the local limiter (ms, default 6000; 0 = off). */
+  rejoinSettleMs?: number;
+  /** Reconnect/connect settings of the Redis connection, when this limiter opens it from a URL. */
+  connection?: RedisConnectionOptions;
 }
 
 export interface SharedJobOptions {
@@ -124,7 +133,11 @@ export class SharedLimiter extends EventEmitter {
   private readonly runningJobs = new Set<Pending>();
   private connectTimer: NodeJS.Timeout | null = null;
   private retryTimer: NodeJS.Timeout | null = null;
-  private readonly opts: Required<Pick<SharedLimiterOptions, 'connectTimeoutMs' | 'readyTimeoutMs' | 'retryMs'>> & { jobExpirationMs: number | null; keyPrefix?: string };
+  private settleTimer: NodeJS.Timeout | null = null;
+  private readonly opts: Required<Pick<SharedLimiterOptions, 'connectTimeoutMs' | 'readyTimeoutMs' | 'retryMs' | 'rejoinSettleMs'>> & {
+    jobExpirationMs: number | null;
+    keyPrefix?: string;
+  };
   private readonly stats = { startedClustered: 0, startedLocal: 0, switches: 0 };
   private readonly onManagerState = (s: SharedStoreState) => this.handleManagerState(s);
 
@@ -141,6 +154,7 @@ export class SharedLimiter extends EventEmitter {
       retryMs: options.retryMs && options.retryMs > 0 ? options.retryMs : 1000,
       jobExpirationMs: options.jobExpirationMs && options.jobExpirationMs > 0 ? options.jobExpirationMs : null,
       keyPrefix: options.keyPrefix,
+      rejoinSettleMs: typeof options.rejoinSettleMs === 'number' && options.rejoinSettleMs >= 0 ? options.rejoinSettleMs : 6000,
     };
     const share = typeof options.fallbackShare === 'number' && options.fallbackShare > 0 ? Math.min(1, options.fallbackShare) : 1;
     const local = new Bottleneck(scaleLimits(this.limits, share));
@@ -148,7 +162,7 @@ export class SharedLimiter extends EventEmitter {
     this.local = { kind: 'local', limiter: local, dead: false };
 
     if (typeof options.redis === 'string') {
-      this.manager = acquireRedis(options.redis, { connectTimeoutMs: this.opts.connectTimeoutMs });
+      this.manager = acquireRedis(options.redis, { connectTimeoutMs: this.opts.connectTimeoutMs, ...options.connection });
       this.ownsManager = true;
     } else {
       this.manager = options.redis;
@@ -300,7 +314,8 @@ export class SharedLimiter extends EventEmitter {
     this._state = 'stopped';
     if (this.connectTimer) clearTimeout(this.connectTimer);
     if (this.retryTimer) clearTimeout(this.retryTimer);
-    this.connectTimer = this.retryTimer = null;
+    if (this.settleTimer) clearTimeout(this.settleTimer);
+    this.connectTimer = this.retryTimer = this.settleTimer = null;
     this.manager.off('state', this.onManagerState);
     for (const p of [...this.waiting]) {
       this.waiting.delete(p);
@@ -404,13 +419,25 @@ export class SharedLimiter extends EventEmitter {
       this.connectTimer = null;
     }
     if (hadActive) this.stats.switches += 1;
-    for (const p of [...this.waiting]) if (p.backend !== target) this.dispatch(p);
-    for (const p of this.runningJobs) {
-      if (p.backend !== target) {
-        // Holds the running job's slot in the new limiter until it finishes.
-        target.limiter.schedule({ priority: 0, weight: p.weight }, () => p.finished).catch(noop);
-      }
+    if (this.settleTimer) {
+      clearTimeout(this.settleTimer);
+      this.settleTimer = null;
     }
+    if (target.kind === 'clustered' && prev === 'local-fallback' && this.opts.rejoinSettleMs > 0) {
+      // Rejoin settle period: jobs pass the shared limiter and then the local one.
+      target.limiter.chain(this.local.limiter);
+      this.settleTimer = setTimeout(() => {
+        this.settleTimer = null;
+        if (!target.dead) target.limiter.chain(undefined);
+      }, this.opts.rejoinSettleMs);
+      this.settleTimer.unref?.();
+    }
+    // Placeholders first: each running job's slot is taken in the new limiter
+    // (until the job finishes) before any waiting job can claim it.
+    for (const p of this.runningJobs) {
+      if (p.backend !== target) target.limiter.schedule({ priority: 0, weight: p.weight }, () => p.finished).catch(noop);
+    }
+    for (const p of [...this.waiting]) if (p.backend !== target) this.dispatch(p);
     if (prev !== this._state) this.emit('state', this._state, prev);
   }
 
