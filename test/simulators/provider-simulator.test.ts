@@ -246,25 +246,25 @@ test('injected 429s also start a Retry-After period', async () => {
 });
 
 test('requests before an announced Retry-After has expired count as early retries', async () => {
-  await withSim(
-    [{ key: 'k1', rpm: 1 }],
-    async (sim) => {
-      assert.equal((await call(sim, { body: chat('a') })).status, 200);
-      const r = await call(sim, { body: chat('b') });
-      assert.equal(r.status, 429);
-      assert.equal(sim.stats('k1').earlyRetries, 0, 'the first 429 is not a retry');
-      // right after the announcement a request may have been sent before the client saw the 429
-      await call(sim, { body: chat('in flight') });
-      assert.equal(sim.stats('k1').earlyRetries, 0, 'within the grace period');
-      await sleep(15);
-      await call(sim, { body: chat('c') });
-      await call(sim, { body: chat('d') });
-      const s = sim.stats('k1');
-      assert.equal(s.earlyRetries, 2);
-      assert.equal(s.rpmViolations, 4);
-    },
-    0.05,
-  );
+  // a minute lasts 3 s; a 200 ms grace period for requests already on their way
+  const sim = await startProviderSimulator({ accounts: [{ key: 'k1', rpm: 1 }], timeScale: 0.05, retryGraceMs: 200 });
+  try {
+    assert.equal((await call(sim, { body: chat('a') })).status, 200);
+    const r = await call(sim, { body: chat('b') });
+    assert.equal(r.status, 429);
+    assert.equal(sim.stats('k1').earlyRetries, 0, 'the first 429 is not a retry');
+    // right after the announcement a request may have been sent before the client saw the 429
+    await call(sim, { body: chat('in flight') });
+    assert.equal(sim.stats('k1').earlyRetries, 0, 'within the grace period');
+    await sleep(250);
+    await call(sim, { body: chat('c') });
+    await call(sim, { body: chat('d') });
+    const s = sim.stats('k1');
+    assert.equal(s.earlyRetries, 2);
+    assert.equal(s.rpmViolations, 4);
+  } finally {
+    await sim.close();
+  }
 });
 
 test('a client pacing requests at the rpm rate produces no violations', async () => {
