@@ -21,7 +21,7 @@ function copyDir(from, to) {
   }
 }
 
-fs.rmSync(dist, { recursive: true, force: true });
+// dist/ is updated in place (tests may be running from it); stale outputs are pruned below.
 const tsc = spawnSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', path.join(root, 'tsconfig.json')], {
   stdio: 'inherit',
 });
@@ -29,6 +29,25 @@ if (tsc.status !== 0) {
   console.error('build: TypeScript compilation failed');
   process.exit(tsc.status || 1);
 }
+
+// Remove compiled files whose TypeScript source no longer exists.
+function prune(dir) {
+  if (!fs.existsSync(dir)) return;
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, entry.name);
+    if (entry.isDirectory()) {
+      if (path.relative(dist, p).split(path.sep)[0] === 'nodes' && entry.name === 'locales') continue;
+      if (entry.name === 'icons') continue;
+      prune(p);
+      continue;
+    }
+    const m = /^(.*)\.js(\.map)?$/.exec(entry.name);
+    if (!m) continue;
+    const source = path.join(root, path.relative(dist, dir), `${m[1]}.ts`);
+    if (!fs.existsSync(source)) fs.rmSync(p, { force: true });
+  }
+}
+prune(dist);
 
 const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
 const declared = pkg['node-red'].nodes;
