@@ -100,7 +100,7 @@ export function startOfDay(day: string, tz: string): number {
   return t;
 }
 
-/** The day key `n` calendar days before `day` (n may be negative). */
+/** The day key `n` calendar days after `day` (negative n goes back). */
 export function addDays(day: string, n: number): string {
   const [y, m, d] = day.split('-').map(Number);
   const t = new Date(Date.UTC(y, m - 1, d + n));
