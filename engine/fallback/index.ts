@@ -1,0 +1,26 @@
+/** Running LLM requests over candidate lists: retries, fallbacks, breakers, queueing. */
+export {
+  FallbackExecutor,
+  DEFAULT_FRIENDLY_MESSAGE,
+  type AttemptRecord,
+  type ExecFailure,
+  type ExecOutcome,
+  type ExecRequest,
+  type ExecSuccess,
+  type ExecutorHooks,
+  type ExecutorOptions,
+  type ExecutorStats,
+  type FailureCode,
+  type ResolvedCandidate,
+  type Usage,
+} from './executor';
+export {
+  RequestInputError,
+  normalizeChatRequest,
+  estimatePromptTokens,
+  requestedCompletionTokens,
+  readRoute,
+  readPriority,
+  type ChatRequest,
+} from './request';
+export { WaitQueue } from './wait-queue';
