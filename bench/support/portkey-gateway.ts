@@ -91,7 +91,7 @@ export async function startPortkeyGateway(opts: { port?: number; startTimeoutMs?
   };
   const deadline = Date.now() + (opts.startTimeoutMs ?? 15_000);
   while (Date.now() < deadline) {
-    if (exited) throw new Error(`Portkey gateway exited at start: ${output.replace(/\u001b\[[0-9;]*m/g, '').slice(-2000)}`);
+    if (exited) throw new Error(`Portkey gateway exited at start: ${output.split(String.fromCharCode(27)).join('').slice(-2000)}`);
     if ((await get(`http://127.0.0.1:${port}/`)) === 200) {
       return { url: `http://127.0.0.1:${port}/v1`, port, pid: child.pid ?? null, stop };
     }
