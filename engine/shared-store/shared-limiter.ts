@@ -492,6 +492,12 @@ export class SharedLimiter extends EventEmitter {
       this.settle(p, false, new Error('shared limiter: stopped'));
       return;
     }
+    if (b.kind === 'clustered' && !b.dead && err instanceof Bottleneck.BottleneckError) {
+      // bottleneck's own verdict (dropped by highWater/strategy, overweight): pass it on, as bottleneck does.
+      this.waiting.delete(p);
+      this.settle(p, false, err);
+      return;
+    }
     if (b.kind === 'clustered' || b.dead) {
       // The shared store failed this job before it started: run it locally instead.
       if (b === this.clustered) this.onClusteredError(b, err);

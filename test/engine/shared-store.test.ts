@@ -141,6 +141,27 @@ describe('shared store against a real redis-server', { skip: redis.ok ? false : 
     await assert.rejects(dead.schedule(() => 1), /stopped/);
   });
 
+  it("passes bottleneck's own drops through without falling back (highWater 0, OVERFLOW)", async () => {
+    const l = new SharedLimiter({
+      accountId: `drop-${Date.now()}`,
+      redis: server.url,
+      limits: { maxConcurrent: 1, highWater: 0, strategy: Bottleneck.strategy.OVERFLOW },
+    });
+    try {
+      assert.equal(await l.waitForState('connected', 3000), true);
+      let release: () => void = () => {};
+      const first = l.schedule(() => new Promise<string>((r) => (release = () => r('first'))));
+      await waitFor(() => l.running() === 1, 3000, 5, 'first job running');
+      await assert.rejects(l.schedule(() => 'second'), (e: unknown) => e instanceof Bottleneck.BottleneckError);
+      assert.equal(l.state, 'connected');
+      release();
+      assert.equal(await first, 'first');
+      assert.equal(l.counts().startedLocal, 0);
+    } finally {
+      await l.stop();
+    }
+  });
+
   // --- two OS processes sharing one account ----------------------------------
 
   type WorkerMsg = { type: string; [k: string]: any };
