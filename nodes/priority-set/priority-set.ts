@@ -11,6 +11,7 @@
  */
 import type { Node, NodeAPI, NodeDef, NodeMessage } from '../shared/node-red-types';
 import { onInput } from '../shared/input';
+import { translator } from '../quota-check/i18n';
 import { DebouncedStatus } from '../shared/status';
 import { findOneApiServer } from '../oneapi-server/api';
 import { localPriorities } from '../../engine/ledger/local-priorities';
@@ -28,6 +29,7 @@ interface PrioritySetDef extends NodeDef {
 export = function (RED: NodeAPI) {
   function PrioritySet(this: Node, def: PrioritySetDef) {
     RED.nodes.createNode(this, def);
+    const t = translator(RED, 'priority-set', __dirname);
     // eslint-disable-next-line @typescript-eslint/no-this-alias
     const node = this;
     const status = new DebouncedStatus(node);
@@ -39,8 +41,8 @@ export = function (RED: NodeAPI) {
     if (!Number.isInteger(conc) || conc < 1 || conc > 64) configError = new Error(`concurrency must be 1 to 64, got ${JSON.stringify(def.concurrency)}`);
     else if (targetKind === 'gateway' && !def.server) configError = new Error('no One API server selected (choose one, or the local priority table)');
     if (configError) {
-      status.now({ fill: 'red', shape: 'ring', text: RED._('priority-set.status.config') });
-      node.error(RED._('priority-set.errors.config', { error: configError.message }));
+      status.now({ fill: 'red', shape: 'ring', text: t('status.config') });
+      node.error(t('errors.config', { error: configError.message }));
     }
 
     const secrets = (): string[] => findOneApiServer(RED, def.server)?.secrets() ?? [];
@@ -49,22 +51,22 @@ export = function (RED: NodeAPI) {
     onInput(
       node,
       async (msg, send) => {
-        if (configError) throw new Error(RED._('priority-set.errors.config', { error: configError.message }));
+        if (configError) throw new Error(t('errors.config', { error: configError.message }));
         const requests = parseChangeRequests(msg.payload);
         let target: ApplyTarget;
         if (targetKind === 'local') {
           target = localTarget(localPriorities);
         } else {
           const server = findOneApiServer(RED, def.server);
-          if (!server) throw new Error(RED._('priority-set.errors.noServer'));
+          if (!server) throw new Error(t('errors.noServer'));
           target = gatewayTarget(server.getClient() as unknown as PriorityClient);
         }
-        status.set({ fill: 'blue', shape: 'ring', text: RED._('priority-set.status.applying', { count: requests.length }) });
+        status.set({ fill: 'blue', shape: 'ring', text: t('status.applying', { count: requests.length }) });
         let outcome;
         try {
           outcome = await applyChanges(requests, target, { concurrency: conc, verify, dryRun, channels: knownChannels(msg.channels) });
         } catch (err) {
-          status.now({ fill: 'red', shape: 'ring', text: RED._('priority-set.status.failed', { count: requests.length }) });
+          status.now({ fill: 'red', shape: 'ring', text: t('status.failed', { count: requests.length }) });
           throw err;
         }
         const s = secrets();
@@ -78,10 +80,10 @@ export = function (RED: NodeAPI) {
         totalChanged += written;
         const anyDry = outcome.results.some((r) => r.dryRun);
         if (failures.length) {
-          status.now({ fill: 'red', shape: 'ring', text: RED._('priority-set.status.failed', { count: failures.length }) });
+          status.now({ fill: 'red', shape: 'ring', text: t('status.failed', { count: failures.length }) });
           const first = failures[0].payload as { id: unknown; name: unknown; error: { message: string } };
           throw new Error(
-            RED._('priority-set.errors.someFailed', {
+            t('errors.someFailed', {
               failed: failures.length,
               total: failures.length + results.length,
               channel: String(first.name ?? first.id),
@@ -92,7 +94,7 @@ export = function (RED: NodeAPI) {
         status.set({
           fill: anyDry ? 'yellow' : 'green',
           shape: 'dot',
-          text: RED._(anyDry ? 'priority-set.status.dryRun' : 'priority-set.status.changed', { count: outcome.results.length, total: totalChanged }),
+          text: t(anyDry ? 'status.dryRun' : 'status.changed', { count: outcome.results.length, total: totalChanged }),
         });
       },
       secrets,

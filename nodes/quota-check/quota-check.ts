@@ -10,6 +10,7 @@
  */
 import type { Node, NodeAPI, NodeDef, NodeMessage } from '../shared/node-red-types';
 import { onInput } from '../shared/input';
+import { translator } from './i18n';
 import { DebouncedStatus } from '../shared/status';
 import { localPriorities } from '../../engine/ledger/local-priorities';
 import { fromUsageRows } from '../../engine/usage/normalize';
@@ -34,6 +35,7 @@ function contextKey(id: string): string {
 export = function (RED: NodeAPI) {
   function QuotaCheck(this: Node, def: QuotaCheckDef) {
     RED.nodes.createNode(this, def);
+    const t = translator(RED, 'quota-check', __dirname);
     // eslint-disable-next-line @typescript-eslint/no-this-alias
     const node = this;
     const status = new DebouncedStatus(node);
@@ -48,8 +50,8 @@ export = function (RED: NodeAPI) {
       channelMap = parseChannelMap(def.channelMap);
     } catch (err) {
       configError = err as Error;
-      status.now({ fill: 'red', shape: 'ring', text: RED._('quota-check.status.config') });
-      node.error(RED._('quota-check.errors.config', { error: configError.message }));
+      status.now({ fill: 'red', shape: 'ring', text: t('status.config') });
+      node.error(t('errors.config', { error: configError.message }));
     }
 
     const global = node.context().global;
@@ -74,12 +76,12 @@ export = function (RED: NodeAPI) {
     };
 
     onInput(node, async (msg, send) => {
-      if (configError) throw new Error(RED._('quota-check.errors.config', { error: configError.message }));
+      if (configError) throw new Error(t('errors.config', { error: configError.message }));
       if (!Array.isArray(msg.payload)) {
-        throw new Error(RED._('quota-check.errors.payload', { type: msg.payload === null ? 'null' : typeof msg.payload }));
+        throw new Error(t('errors.payload', { type: msg.payload === null ? 'null' : typeof msg.payload }));
       }
       const { rows, skipped, reasons } = fromUsageRows(msg.payload);
-      if (skipped) node.warn(RED._('quota-check.errors.skipped', { count: skipped, reasons: reasons.join('; ') }));
+      if (skipped) node.warn(t('errors.skipped', { count: skipped, reasons: reasons.join('; ') }));
 
       let channels: QuotaChannel[] = [];
       if (Array.isArray(msg.channels)) {
@@ -110,7 +112,7 @@ export = function (RED: NodeAPI) {
         payload: result.reports,
         skipped,
         window: msg.window,
-        ...(msg.channels === undefined && mode === 'gateway' && !channelMap ? { warning: RED._('quota-check.errors.noChannels') } : {}),
+        ...(msg.channels === undefined && mode === 'gateway' && !channelMap ? { warning: t('errors.noChannels') } : {}),
       };
       const alerts: NodeMessage[] = result.alerts.map((a) => ({ topic: `quota/${a.model}`, payload: a }));
       send([changes.length ? changes : null, report, alerts.length ? alerts : null]);
@@ -120,7 +122,7 @@ export = function (RED: NodeAPI) {
         status.set({
           fill: worst.state === 'ok' ? 'green' : worst.state === 'warn' ? 'yellow' : 'red',
           shape: 'dot',
-          text: RED._(`quota-check.status.${worst.state}`, { model: worst.model, percent: worst.percent, changes: result.changes.length }),
+          text: t(`status.${worst.state}`, { model: worst.model, percent: worst.percent, changes: result.changes.length }),
         });
       }
     });

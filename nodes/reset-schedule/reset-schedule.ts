@@ -8,6 +8,7 @@
 import path from 'node:path';
 import type { Node, NodeAPI, NodeDef, NodeMessage } from '../shared/node-red-types';
 import { onInput } from '../shared/input';
+import { translator } from '../quota-check/i18n';
 import { DebouncedStatus } from '../shared/status';
 import { defaultLedger } from '../../engine/ledger/usage-ledger';
 import { machineTimeZone } from '../../engine/usage/window';
@@ -44,6 +45,7 @@ function flag(v: unknown, fallback: boolean): boolean {
 export = function (RED: NodeAPI) {
   function ResetSchedule(this: Node, def: ResetScheduleDef) {
     RED.nodes.createNode(this, def);
+    const t = translator(RED, 'reset-schedule', __dirname);
     // eslint-disable-next-line @typescript-eslint/no-this-alias
     const node = this;
     const status = new DebouncedStatus(node);
@@ -72,8 +74,8 @@ export = function (RED: NodeAPI) {
       const next = schedule?.next();
       status.now(
         next
-          ? { fill: 'green', shape: 'dot', text: RED._('reset-schedule.status.next', { time: formatInZone(next, timezone), timezone }) }
-          : { fill: 'grey', shape: 'ring', text: RED._('reset-schedule.status.noNext') },
+          ? { fill: 'green', shape: 'dot', text: t('status.next', { time: formatInZone(next, timezone), timezone }) }
+          : { fill: 'grey', shape: 'ring', text: t('status.noNext') },
       );
     };
 
@@ -118,7 +120,7 @@ export = function (RED: NodeAPI) {
         catchUp,
         catchUpDelayMs,
         onTick,
-        onError: (err) => node.warn(RED._('reset-schedule.errors.state', { error: err.message })),
+        onError: (err) => node.warn(t('errors.state', { error: err.message })),
       });
     } catch (err) {
       configError = err as Error;
@@ -126,16 +128,16 @@ export = function (RED: NodeAPI) {
     }
 
     if (configError) {
-      status.now({ fill: 'red', shape: 'ring', text: RED._('reset-schedule.status.config') });
-      node.error(RED._('reset-schedule.errors.config', { error: configError.message }));
+      status.now({ fill: 'red', shape: 'ring', text: t('status.config') });
+      node.error(t('errors.config', { error: configError.message }));
     } else if (schedule) {
       const missed = schedule.start();
-      if (missed !== null) node.log(RED._('reset-schedule.log.catchUp', { time: formatInZone(missed, timezone), timezone }));
+      if (missed !== null) node.log(t('log.catchUp', { time: formatInZone(missed, timezone), timezone }));
       showNext();
     }
 
     onInput(node, async (msg, send) => {
-      if (configError || !schedule) throw new Error(RED._('reset-schedule.errors.config', { error: configError?.message ?? 'not started' }));
+      if (configError || !schedule) throw new Error(t('errors.config', { error: configError?.message ?? 'not started' }));
       const at = Date.now();
       schedule.recordRun(at);
       const out = await buildReset({ scheduled: at, at, kind: 'manual' });

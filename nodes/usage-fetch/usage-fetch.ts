@@ -4,6 +4,7 @@
  */
 import type { Node, NodeAPI, NodeDef, NodeMessage } from '../shared/node-red-types';
 import { onInput } from '../shared/input';
+import { translator } from '../quota-check/i18n';
 import { DebouncedStatus } from '../shared/status';
 import { findOneApiServer } from '../oneapi-server/api';
 import { defaultLedger } from '../../engine/ledger/usage-ledger';
@@ -31,6 +32,7 @@ function pad(n: number): string {
 export = function (RED: NodeAPI) {
   function UsageFetch(this: Node, def: UsageFetchDef) {
     RED.nodes.createNode(this, def);
+    const t = translator(RED, 'usage-fetch', __dirname);
     // eslint-disable-next-line @typescript-eslint/no-this-alias
     const node = this;
     const status = new DebouncedStatus(node);
@@ -64,41 +66,41 @@ export = function (RED: NodeAPI) {
 
     const showError = (err: Error): void => {
       const code = (err as { code?: unknown }).code;
-      status.now({ fill: 'red', shape: 'ring', text: RED._('usage-fetch.status.error', { error: typeof code === 'string' ? code : err.message.slice(0, 40) }) });
+      status.now({ fill: 'red', shape: 'ring', text: t('status.error', { error: typeof code === 'string' ? code : err.message.slice(0, 40) }) });
     };
 
     if (configError) {
-      status.now({ fill: 'red', shape: 'ring', text: RED._('usage-fetch.status.config') });
-      node.error(RED._('usage-fetch.errors.config', { error: configError.message }));
+      status.now({ fill: 'red', shape: 'ring', text: t('status.config') });
+      node.error(t('errors.config', { error: configError.message }));
     } else {
-      status.now({ fill: 'grey', shape: 'ring', text: RED._('usage-fetch.status.idle') });
+      status.now({ fill: 'grey', shape: 'ring', text: t('status.idle') });
     }
 
     async function fetchOnce(): Promise<FetchUsageResult & { window: ReturnType<typeof describeWindow> }> {
-      if (configError) throw new Error(RED._('usage-fetch.errors.config', { error: configError.message }));
+      if (configError) throw new Error(t('errors.config', { error: configError.message }));
       let client: UsageClient | null = null;
       if (source !== 'local') {
         const server = findOneApiServer(RED, def.server);
-        if (!server) throw new Error(RED._('usage-fetch.errors.noServer'));
+        if (!server) throw new Error(t('errors.noServer'));
         client = server.getClient() as unknown as UsageClient;
       }
       const window = usageWindow(spec, timezone, Date.now());
-      status.set({ fill: 'blue', shape: 'ring', text: RED._('usage-fetch.status.fetching') });
+      status.set({ fill: 'blue', shape: 'ring', text: t('status.fetching') });
       const res = await fetchUsage({ source, window, client, ledger: defaultLedger, localChannels: () => localPriorities.list() });
-      if (closed) throw new Error(RED._('usage-fetch.errors.closed'));
+      if (closed) throw new Error(t('errors.closed'));
       const models = new Set(res.rows.map((r) => r.model.toLowerCase())).size;
       const p = zonedParts(Date.now(), timezone);
       status.now({
         fill: res.skipped ? 'yellow' : 'green',
         shape: 'dot',
-        text: RED._(res.skipped ? 'usage-fetch.status.fetchedSkipped' : 'usage-fetch.status.fetched', {
+        text: t(res.skipped ? 'status.fetchedSkipped' : 'status.fetched', {
           rows: res.rows.length,
           models,
           skipped: res.skipped,
           time: `${pad(p.hour)}:${pad(p.minute)}`,
         }),
       });
-      if (res.skipped) node.warn(RED._('usage-fetch.errors.skipped', { count: res.skipped, reasons: res.reasons.join('; ') }));
+      if (res.skipped) node.warn(t('errors.skipped', { count: res.skipped, reasons: res.reasons.join('; ') }));
       return { ...res, window: describeWindow(window) };
     }
 
