@@ -100,7 +100,7 @@ export function readExamples(dir = repoRoot): ExampleFile[] {
         try {
           nodes = JSON.parse(fs.readFileSync(p, 'utf8'));
         } catch (err) {
-          throw new Error(`examples/${path.relative(root, p)} is not valid JSON: ${(err as Error).message}`);
+          throw new Error(`examples/${path.relative(root, p)} is not valid JSON: ${(err as Error).message}`, { cause: err });
         }
         if (!Array.isArray(nodes)) throw new Error(`examples/${path.relative(root, p)} is not an array of nodes`);
         out.push({ file: path.relative(root, p), label: e.name.replace(/\.json$/, ''), nodes: nodes as FlowNode[] });
