@@ -160,7 +160,10 @@ export function completionText(c: ChatCompletion): string {
 export async function sendChatCompletion(ctx: SendContext): Promise<ChatCompletion> {
   const res = await ctx.http.post('chat/completions', JSON.stringify(ctx.body), { signal: ctx.signal });
   if (res.status >= 200 && res.status < 300) {
-    const parsed = parseChatCompletion(res.data, ctx.secrets);
+    let data: unknown = res.data;
+    // An upstream that echoes the key must not put it into a message.
+    if (typeof data === 'string' && ctx.secrets.some((s) => s.length >= 4 && (data as string).includes(s))) data = redactText(data, ctx.secrets);
+    const parsed = parseChatCompletion(data, ctx.secrets);
     const total = parsed.usage?.total_tokens;
     if (typeof total === 'number') ctx.control.chargeTokens(total);
     return parsed;

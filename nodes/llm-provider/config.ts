@@ -1,0 +1,89 @@
+/** Reads an llm-provider node's settings into the engine's account config. */
+import type { NodeDef } from '../shared/node-red-types';
+import type { ModelSpec, ProviderAccountConfig } from '../../engine/providers';
+
+export interface LlmProviderDef extends NodeDef {
+  baseUrl?: string;
+  models?: unknown;
+  rpm?: number | string;
+  tpm?: number | string;
+  maxConcurrent?: number | string;
+  /** request timeout, seconds */
+  timeout?: number | string;
+  /** rate window, seconds (default 60: per minute) */
+  window?: number | string;
+  probe?: boolean | string;
+  /** seconds */
+  probeInterval?: number | string;
+  probeMode?: string;
+  probeModel?: string;
+  breakerThreshold?: number | string;
+  /** seconds */
+  breakerReset?: number | string;
+  redisUrl?: string;
+}
+
+/** A positive number, or null for empty/0 ("unlimited"); NaN for garbage. */
+function optNumber(v: unknown): number | null {
+  if (v === undefined || v === null || v === '') return null;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) return Number.NaN;
+  return n === 0 ? null : n;
+}
+
+function readModels(raw: unknown): ModelSpec[] {
+  let list: unknown[] = [];
+  if (Array.isArray(raw)) list = raw;
+  else if (typeof raw === 'string' && raw.trim()) list = raw.split(/[,\n]/).map((s) => s.trim()).filter(Boolean);
+  return list.map((m, i) => {
+    if (typeof m === 'string') return { name: m };
+    const r = (m && typeof m === 'object' ? m : {}) as Record<string, unknown>;
+    const name = typeof r.name === 'string' ? r.name.trim() : '';
+    if (!name) throw new Error(`model ${i + 1} has no name`);
+    const spec: ModelSpec = { name };
+    if (typeof r.upstream === 'string' && r.upstream.trim()) spec.upstream = r.upstream.trim();
+    const cw = optNumber(r.contextWindow);
+    if (Number.isNaN(cw)) throw new Error(`model "${name}": context window must be a number of tokens`);
+    if (cw !== null) spec.contextWindow = Math.floor(cw);
+    return spec;
+  });
+}
+
+/** Builds the engine config from the node's settings; throws with a clear message. */
+export function accountConfig(def: LlmProviderDef, apiKey: string): ProviderAccountConfig {
+  const num = (v: unknown, what: string): number | null => {
+    const n = optNumber(v);
+    if (Number.isNaN(n)) throw new Error(`${what} must be a number >= 0 (0 or empty = unlimited)`);
+    return n;
+  };
+  const rpm = num(def.rpm, 'requests per minute');
+  const tpm = num(def.tpm, 'tokens per minute');
+  const maxConcurrent = num(def.maxConcurrent, 'max concurrent requests');
+  const timeoutS = num(def.timeout, 'timeout') ?? 60;
+  const windowS = num(def.window, 'rate window') ?? 60;
+  const threshold = num(def.breakerThreshold, 'breaker threshold') ?? 5;
+  const resetS = num(def.breakerReset, 'breaker reset') ?? 30;
+  const cfg: ProviderAccountConfig = {
+    id: def.id,
+    name: typeof def.name === 'string' && def.name.trim() ? def.name.trim() : def.id,
+    baseUrl: typeof def.baseUrl === 'string' ? def.baseUrl : '',
+    apiKey,
+    models: readModels(def.models),
+    limits: { rpm, tpm, maxConcurrent, windowMs: windowS * 1000 },
+    timeoutMs: timeoutS * 1000,
+    breaker: { failureThreshold: threshold, resetTimeoutMs: resetS * 1000 },
+    healthProbe: null,
+  };
+  if (def.probe === true || def.probe === 'true') {
+    const every = num(def.probeInterval, 'probe interval') ?? 60;
+    cfg.healthProbe = {
+      intervalMs: every * 1000,
+      mode: def.probeMode === 'completion' ? 'completion' : 'models',
+      ...(typeof def.probeModel === 'string' && def.probeModel.trim() ? { model: def.probeModel.trim() } : {}),
+    };
+  }
+  // Kept with the account; the shared-store layer uses it.
+  if (typeof def.redisUrl === 'string' && def.redisUrl.trim()) cfg.redisUrl = def.redisUrl.trim();
+  return cfg;
+}
+
