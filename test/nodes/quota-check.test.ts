@@ -1,7 +1,7 @@
 import { test, afterEach, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { nodeModule } from '../support/paths';
-import { collect, lastStatus } from '../support/quota-guard';
+import { collect, waitStatus } from '../support/quota-guard';
 import { sleep } from '../support/ports';
 import { localPriorities } from '../../engine/ledger/local-priorities';
 import { dayKey } from '../../engine/time/zoned';
@@ -77,7 +77,7 @@ test('usage past an allowance demotes exactly that channel, once; report and ale
   const ds = rep.payload.find((r: any) => r.model === 'DeepSeek-V3-2-251201');
   assert.deepEqual([ds.used, ds.limit, ds.state, ds.percent, ds.priority], [2_000_000, 1_900_000, 'exhausted', 105.3, 7]);
   assert.deepEqual(w.alerts.msgs.map((m) => [m.topic, m.payload.kind]), [['quota/DeepSeek-V3-2-251201', 'exhausted']]);
-  assert.equal(lastStatus(helper, QC)?.fill, 'red');
+  assert.equal((await waitStatus(helper, QC, 'red')).text, 'exhausted: DeepSeek-V3-2-251201 105.3%');
 
   // next poll: the gateway now reports priority 0 -> no write, no repeated alert
   const after = CHANNELS.map((c) => (c.id === 1 ? { ...c, priority: 0 } : c));
@@ -144,7 +144,7 @@ test('malformed rows are skipped and counted; a non-list payload errors; the nex
 
 test('missing allowances: red status, clear error for every input', async () => {
   await helper.load(mods, flow({ allowances: [] }));
-  assert.equal(lastStatus(helper, QC)?.fill, 'red');
+  await waitStatus(helper, QC, 'red');
   const w = wire();
   helper.getNode(QC).receive({ payload: [] });
   const [err] = await w.caught.wait();

@@ -2,7 +2,7 @@ import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { nodeModule } from '../support/paths';
 import { freePort, sleep } from '../support/ports';
-import { collect, lastStatus, logged } from '../support/quota-guard';
+import { collect, logged, waitStatus } from '../support/quota-guard';
 import { FLAVOURS, TOKEN } from '../support/oneapi-fixtures';
 import { startOneApiSimulator, demoChannels, type OneApiSimulator, type SimFlavour } from '../../simulators/oneapi';
 import { defaultLedger } from '../../engine/ledger/usage-ledger';
@@ -70,7 +70,7 @@ for (const flavour of FLAVOURS) {
     assert.deepEqual([msg.window.type, msg.window.timezone, msg.window.firstDay], ['today', 'UTC', today]);
     assert.ok(!JSON.stringify(msg).includes(TOKEN));
     assert.ok(!JSON.stringify(msg).includes('demo-key'), 'no channel key');
-    assert.equal(lastStatus(helper, 'uf')?.fill, 'green');
+    await waitStatus(helper, 'uf', 'green');
   });
 }
 
@@ -128,7 +128,7 @@ test('unreachable server (closed port): clear error to Catch, the next message w
   const [err] = await caught.wait();
   assert.equal(err.error.code, 'UNREACHABLE');
   assert.match(err.error.message, /127\.0\.0\.1/);
-  assert.equal(lastStatus(helper, 'uf')?.fill, 'red');
+  await waitStatus(helper, 'uf', 'red');
   assert.ok(!JSON.stringify(err).includes(TOKEN));
   assert.ok(!logged(helper).includes(TOKEN));
   // The server comes up on that port: the same node answers the next message.
@@ -178,7 +178,7 @@ for (const flavour of FLAVOURS) {
 
 test('bad configuration: invalid timezone or missing server -> red status, error for every input', async () => {
   await helper.load(mods, flow('http://127.0.0.1:1', { timezone: 'Mars/Olympus' }), creds);
-  assert.equal(lastStatus(helper, 'uf')?.fill, 'red');
+  await waitStatus(helper, 'uf', 'red');
   const caught = collect(helper, 'caught');
   helper.getNode('uf').receive({ payload: 1 });
   helper.getNode('uf').receive({ payload: 2 });

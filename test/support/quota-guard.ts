@@ -30,3 +30,11 @@ export function logged(helper: any): string {
   const spy = helper.log() as { args: unknown[][] };
   return JSON.stringify(spy.args.map((a) => a.map((x) => (x instanceof Error ? `${x.name}: ${x.message}` : x))));
 }
+
+/** Waits until the node's latest status has `fill` (statuses are debounced), returns it. */
+export async function waitStatus(helper: any, id: string, fill: string, timeoutMs = 3000): Promise<{ fill?: string; shape?: string; text?: string }> {
+  return (await waitFor(() => {
+    const s = lastStatus(helper, id);
+    return s && s.fill === fill ? s : null;
+  }, timeoutMs, 20, `${fill} status on ${id}`)) as { fill?: string; shape?: string; text?: string };
+}
