@@ -19,6 +19,8 @@ export interface ChangeRequest {
   field: ChangeField;
   /** for status: 1 enabled, 2 disabled */
   value: number;
+  /** the current value as the sender saw it (e.g. quota-check's `old`), used when no channel list is at hand */
+  oldHint?: number;
 }
 
 export interface KnownChannel {
@@ -99,7 +101,11 @@ export function parseChangeRequests(payload: unknown): ChangeRequest[] {
     if (typeof r.name === 'string' && r.name.trim() !== '') ref.name = r.name.trim();
     if (ref.id === undefined && ref.name === undefined) throw new Error(`${where}: give the channel's "id" or "name"`);
     const before = out.length;
-    if (r.priority !== undefined) out.push({ ref, field: 'priority', value: intValue(r.priority, 'priority', where) });
+    if (r.priority !== undefined) {
+      const req: ChangeRequest = { ref, field: 'priority', value: intValue(r.priority, 'priority', where) };
+      if (typeof r.old === 'number' && Number.isInteger(r.old)) req.oldHint = r.old;
+      out.push(req);
+    }
     if (r.weight !== undefined) {
       const w = intValue(r.weight, 'weight', where);
       if (w < 0) throw new Error(`${where}: weight cannot be negative`);
@@ -181,7 +187,7 @@ export async function applyChanges(requests: ChangeRequest[], target: ApplyTarge
   // The list is read once, only when a name has to be resolved.
   if (!channels && requests.some((r) => r.ref.id === undefined)) channels = await target.list();
 
-  type Job = { channel: KnownChannel | { id: number | string; name: string }; field: ChangeField; value: number };
+  type Job = { channel: KnownChannel | { id: number | string; name: string }; field: ChangeField; value: number; oldHint?: number };
   const jobs: Job[] = [];
   const failures: ChangeFailure[] = [];
   for (const req of requests) {
@@ -196,12 +202,12 @@ export async function applyChanges(requests: ChangeRequest[], target: ApplyTarge
       });
       continue;
     }
-    for (const channel of resolved) jobs.push({ channel, field: req.field, value: req.value });
+    for (const channel of resolved) jobs.push({ channel, field: req.field, value: req.value, oldHint: req.oldHint });
   }
 
   // Results keep the order of the request, whatever order the writes finish in.
   const outcomes = await mapLimit(jobs, opts.concurrency ?? 4, async (job): Promise<ChangeResult | ChangeFailure> => {
-    const old = currentValue(job.channel, job.field);
+    const old = currentValue(job.channel, job.field) ?? job.oldHint ?? null;
     if (opts.dryRun) {
       return { id: job.channel.id, name: job.channel.name, field: job.field, old, new: job.value, dryRun: true, verified: null };
     }

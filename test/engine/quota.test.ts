@@ -184,6 +184,8 @@ test('units and windows: quota, requests, usd; month in a timezone; total since 
 
 test('priority-set input: parsing and clear errors', () => {
   assert.deepEqual(parseChangeRequests({ id: 3, priority: 0 }), [{ ref: { id: 3 }, field: 'priority', value: 0 }]);
+  // quota-check's change carries the priority it saw: used as the old value when no list is at hand
+  assert.deepEqual(parseChangeRequests({ id: 3, priority: 0, old: 7 }), [{ ref: { id: 3 }, field: 'priority', value: 0, oldHint: 7 }]);
   assert.deepEqual(parseChangeRequests([{ name: 'x', enabled: false }, { id: '4', weight: 2 }]), [
     { ref: { name: 'x' }, field: 'status', value: 2 },
     { ref: { id: 4 }, field: 'weight', value: 2 },
