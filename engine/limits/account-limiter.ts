@@ -7,13 +7,15 @@
  *    `highWater: 0` + `strategy: OVERFLOW`: a job that cannot run immediately is
  *    dropped by bottleneck instead of queued), so the caller can spill over to the
  *    next candidate or queue the request itself;
- *  - a sliding window: the reservoir starts at `rpm` and each started request's
- *    unit is given back `windowMs` (+ a small margin) after it started, through
- *    `incrementReservoir`. At any moment the reservoir is `rpm` minus the requests
- *    started in the last window, so no sliding window ever holds more than `rpm`
- *    requests, and a saturated account runs at its full rate (a plain token bucket
- *    refilled at rpm/min would let up to 2 x rpm through a sliding minute; a
- *    bucket sized to stay within it wastes capacity);
+ *  - a sliding window: the reservoir starts at `rpm`, each started request takes
+ *    a unit, and the unit is given back (`incrementReservoir`) one window after
+ *    the upstream surely received the request. The upstream counts arrivals; an
+ *    arrival lies between our start and the end of the request, so the unit
+ *    returns at min(end, start + sendLagMs) + windowMs + marginMs. No sliding
+ *    window of the upstream ever holds more than `rpm` of our requests, and a
+ *    saturated account runs at nearly its full rate (a plain token bucket refilled
+ *    at rpm/min lets up to 2 x rpm through a sliding minute; a bucket sized to
+ *    stay within it wastes capacity);
  *  - pause(ms): after a 429 nothing reaches the account before Retry-After, also
  *    not a job bottleneck admitted a moment earlier (checked again when it starts);
  *  - capacity events, so queued requests are retried as soon as a slot frees.
@@ -36,8 +38,13 @@ export interface AccountLimits {
   maxConcurrent?: number | null;
   /** the rate window, ms (default 60 000: "per minute") */
   windowMs?: number;
-  /** extra time a started request stays in the window, against clock and network skew (default 0.2 % of the window, 2..250 ms) */
+  /** extra time a request stays in the window, against clock skew (default 0.2 % of the window, 10..250 ms) */
   marginMs?: number;
+  /**
+   * Upper bound of the time from our start until the upstream has the request
+   * (event-loop lag + network), for requests still running (default 1000 ms).
+   */
+  sendLagMs?: number;
 }
 
 /** capacity: limits reached now; tokens: not enough tokens left in the window now; too_large: more tokens than the whole window allows */
@@ -124,7 +131,10 @@ class NotSent extends Error {
 }
 
 interface WindowEntry {
+  /** start */
   at: number;
+  /** when its units return to the reservoirs */
+  due: number;
   requests: number;
   tokens: number;
 }
@@ -142,6 +152,7 @@ export interface AccountLimiterOptions {
 export class AccountLimiter {
   readonly windowMs: number;
   readonly marginMs: number;
+  readonly sendLagMs: number;
   readonly rpm: number | null;
   readonly tpm: number | null;
   readonly maxConcurrent: number | null;
@@ -154,9 +165,10 @@ export class AccountLimiter {
   private _pausedUntil = 0;
   private pauseTimer: NodeJS.Timeout | null = null;
   private inFlight = 0;
-  private readonly window: WindowEntry[] = [];
-  private head = 0;
+  /** started requests, oldest first (until their units returned, or for counts) */
+  private window: WindowEntry[] = [];
   private windowTimer: NodeJS.Timeout | null = null;
+  private windowTimerDue = Infinity;
   private readonly holdTimers = new Map<NodeJS.Timeout, () => void>();
   private readonly listeners = new Set<Listener>();
 
@@ -164,7 +176,8 @@ export class AccountLimiter {
     const limits = opts.limits ?? {};
     this.windowMs = typeof limits.windowMs === 'number' && limits.windowMs > 0 ? limits.windowMs : 60_000;
     this.marginMs =
-      typeof limits.marginMs === 'number' && limits.marginMs >= 0 ? limits.marginMs : Math.min(250, Math.max(2, Math.round(this.windowMs * 0.002)));
+      typeof limits.marginMs === 'number' && limits.marginMs >= 0 ? limits.marginMs : Math.min(250, Math.max(10, Math.round(this.windowMs * 0.002)));
+    this.sendLagMs = typeof limits.sendLagMs === 'number' && limits.sendLagMs >= 0 ? limits.sendLagMs : 1000;
     this.rpm = positiveInt(limits.rpm);
     this.tpm = positiveInt(limits.tpm);
     this.maxConcurrent = positiveInt(limits.maxConcurrent);
@@ -219,7 +232,8 @@ export class AccountLimiter {
           }
         }
         started = true;
-        const entry: WindowEntry = { at: Date.now(), requests: 1, tokens: weight };
+        const at = Date.now();
+        const entry: WindowEntry = { at, due: at + this.sendLagMs + this.windowMs + this.marginMs, requests: 1, tokens: weight };
         this.pushWindow(entry);
         this.inFlight++;
         let keep: Promise<unknown> | null = null;
@@ -251,6 +265,8 @@ export class AccountLimiter {
         } catch {
           /* the caller gets the error through `result` */
         }
+        // The upstream has surely seen the request by now.
+        this.settleEntry(entry, Date.now());
         if (keep) await Promise.resolve(keep).catch(() => undefined);
         if (hold > 0 && !this.stopped) await this.sleepHold(hold);
         this.inFlight--;
@@ -306,7 +322,7 @@ export class AccountLimiter {
     const from = now - this.windowMs;
     let started = 0;
     let tokens = 0;
-    for (let i = this.head; i < this.window.length; i++) {
+    for (let i = 0; i < this.window.length; i++) {
       const e = this.window[i];
       if (e.at > from) {
         started += e.requests;
@@ -332,6 +348,7 @@ export class AccountLimiter {
     this.pauseTimer = null;
     if (this.windowTimer) clearTimeout(this.windowTimer);
     this.windowTimer = null;
+    this.windowTimerDue = Infinity;
     for (const [t, resolve] of this.holdTimers) {
       clearTimeout(t);
       resolve();
@@ -375,43 +392,52 @@ export class AccountLimiter {
     this.window.push(e);
     if (this.rpm === null && this.tokens === null) {
       // only kept for counts(): drop what left the window
-      this.prune(e.at - this.windowMs - this.marginMs, false);
+      const cutoff = e.at - this.windowMs - this.marginMs;
+      if (this.window[0].at <= cutoff) this.window = this.window.filter((x) => x.at > cutoff);
       return;
     }
-    if (!this.windowTimer) this.armWindowTimer();
+    this.armWindowTimer(e.due);
   }
 
-  /** Removes entries started at or before `cutoff`; with `giveBack`, their units return to the reservoirs. */
-  private prune(cutoff: number, giveBack: boolean): void {
+  /** The request ended at `end`: its units may return one window after that (or earlier, per sendLagMs). */
+  private settleEntry(e: WindowEntry, end: number): void {
+    const due = end + this.windowMs + this.marginMs;
+    if (due < e.due) {
+      e.due = due;
+      if (this.rpm !== null || this.tokens !== null) this.armWindowTimer(due);
+    }
+  }
+
+  /** Gives back the units of every entry that is due; returns whether any was. */
+  private returnDue(now: number): boolean {
     let reqs = 0;
     let toks = 0;
-    let h = this.head;
-    const w = this.window;
-    while (h < w.length && w[h].at <= cutoff) {
-      reqs += w[h].requests;
-      toks += w[h].tokens;
-      h++;
+    const keep: WindowEntry[] = [];
+    for (const e of this.window) {
+      if (e.due <= now) {
+        reqs += e.requests;
+        toks += e.tokens;
+      } else keep.push(e);
     }
-    if (h === w.length) {
-      w.length = 0;
-      h = 0;
-    } else if (h > 1024 && h * 2 > w.length) {
-      w.splice(0, h);
-      h = 0;
-    }
-    this.head = h;
-    if (giveBack && (reqs > 0 || toks > 0)) this.giveBack(reqs, toks);
+    if (keep.length === this.window.length) return false;
+    this.window = keep;
+    this.giveBack(reqs, toks);
+    return true;
   }
 
-  private armWindowTimer(): void {
-    if (this.stopped || this.head >= this.window.length) return;
-    const due = this.window[this.head].at + this.windowMs + this.marginMs;
+  private armWindowTimer(due: number): void {
+    if (this.stopped || due >= this.windowTimerDue) return;
+    if (this.windowTimer) clearTimeout(this.windowTimer);
+    this.windowTimerDue = due;
     this.windowTimer = setTimeout(() => {
       this.windowTimer = null;
-      const before = this.window.length - this.head;
-      this.prune(Date.now() - this.windowMs - this.marginMs, true);
-      if (this.window.length - this.head !== before) this.emitCapacity();
-      this.armWindowTimer();
+      this.windowTimerDue = Infinity;
+      const now = Date.now();
+      const returned = this.returnDue(now);
+      let next = Infinity;
+      for (const e of this.window) if (e.due < next) next = e.due;
+      if (next < Infinity) this.armWindowTimer(next);
+      if (returned) this.emitCapacity();
     }, Math.max(0, due - Date.now()) + 1);
     this.windowTimer.unref?.();
   }

@@ -214,3 +214,19 @@ test('tokens per window: estimates are charged, too-large requests are refused f
   assert.equal(lim.counts().tokensInWindow, 90);
   await lim.stop();
 });
+
+test('a unit returns one window after the request ended (the upstream counts arrivals, which come later than our start)', async () => {
+  const lim = new AccountLimiter({ limits: { rpm: 1, windowMs: 200, marginMs: 5 } });
+  const t0 = Date.now();
+  const r = await lim.tryRun(() => sleep(100).then(() => 'slow'));
+  assert.ok(r.started);
+  if (r.started) await r.result;
+  const end = Date.now();
+  while (Date.now() - t0 < 240) await sleep(5);
+  assert.deepEqual(await lim.tryRun(async () => 1), { started: false, reason: 'capacity' }, 'still in the window: 200 ms after the start is not enough');
+  while (Date.now() - end < 215) await sleep(5);
+  await sleep(10);
+  const again = await lim.tryRun(async () => 1);
+  assert.equal(again.started, true);
+  await lim.stop();
+});
