@@ -59,7 +59,7 @@ async function openEditor(locale: string): Promise<CollectedPage> {
 before(async () => {
   browser = await launchBrowser({ skip: (r?: string) => (skipped = r ?? 'no chromium') });
   if (!browser) return;
-  red = await startNodeRed({ withDashboard: true });
+  red = await startNodeRed({ withDashboard: true, settings: { telemetry: { enabled: false } } });
   pages.en = await openEditor('en-US');
   pages.zh = await openEditor('zh-CN');
 });
@@ -200,6 +200,8 @@ test('every example imports with no unknown node (flow and config nodes); quota 
       const seen = new Set<string>();
       RED.nodes.eachNode((n: any) => seen.add(n.id));
       RED.nodes.eachConfig((n: any) => seen.add(n.id));
+      const tabsBefore = new Set<string>();
+      RED.nodes.eachWorkspace((w: any) => tabsBefore.add(w.id));
       RED.view.importNodes(JSON.parse(JSON.stringify(nodes)), { generateIds: true, addFlow: false, notify: false });
       const unknown: string[] = [];
       const invalid: string[] = [];
@@ -210,12 +212,20 @@ test('every example imports with no unknown node (flow and config nodes); quota 
       };
       RED.nodes.eachNode(check);
       RED.nodes.eachConfig(check);
-      return { unknown, invalid, tab: RED.workspaces.active() };
+      const newTabs: string[] = [];
+      RED.nodes.eachWorkspace((w: any) => {
+        if (!tabsBefore.has(w.id)) newTabs.push(w.id);
+      });
+      return { unknown, invalid, tab: newTabs[0] ?? RED.workspaces.active() };
     }, ex.nodes);
     if (result.unknown.length) problems.push(`${ex.file}: unknown types ${result.unknown.join(', ')}`);
     if (result.invalid.length) t.diagnostic(`${ex.file}: nodes flagged invalid after import: ${result.invalid.join(', ')}`);
     if (ex === guard) {
-      await page.evaluate(() => (window as any).RED.view.redraw(true));
+      await page.evaluate((tab: string) => {
+        const RED = (window as any).RED;
+        RED.workspaces.show(tab);
+        RED.view.redraw(true);
+      }, result.tab);
       await page.waitForTimeout(500);
       const file = await screenshot(page, 'editor-quota-guard');
       t.diagnostic(`screenshot: ${file}`);
