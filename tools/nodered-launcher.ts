@@ -92,6 +92,8 @@ export function prepareUserDir(opts: NodeRedOptions = {}): string {
     credentialSecret: false,
     logging: { console: { level: 'info', metrics: false, audit: false } },
     editorTheme: { tours: false, palette: { editable: false } },
+    // no update-notification prompt over the editor
+    telemetry: { enabled: false },
     ...(opts.settings ?? {}),
   };
   fs.writeFileSync(path.join(userDir, 'settings.js'), `module.exports = ${JSON.stringify(settings, null, 2)};\n`);
