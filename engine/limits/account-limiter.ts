@@ -62,6 +62,8 @@ export interface RunControl {
   holdSlot(ms: number): void;
   /** the request really used `total` tokens (charged to the tokens-per-window limit when more than estimated) */
   chargeTokens(total: number): void;
+  /** nothing reached the upstream after all: its units go back at once */
+  notSent(): void;
 }
 
 export interface TryRunOptions {
@@ -238,6 +240,7 @@ export class AccountLimiter {
         this.inFlight++;
         let keep: Promise<unknown> | null = null;
         let hold = 0;
+        let notSent = false;
         const ctl: RunControl = {
           startedAt: entry.at,
           keepSlotUntil: (p) => {
@@ -245,6 +248,9 @@ export class AccountLimiter {
           },
           holdSlot: (ms) => {
             if (ms > hold) hold = ms;
+          },
+          notSent: () => {
+            notSent = true;
           },
           chargeTokens: (total) => {
             if (!this.tokens || !(total > entry.tokens)) return;
@@ -265,8 +271,9 @@ export class AccountLimiter {
         } catch {
           /* the caller gets the error through `result` */
         }
+        if (notSent) this.dropEntry(entry);
         // The upstream has surely seen the request by now.
-        this.settleEntry(entry, Date.now());
+        else this.settleEntry(entry, Date.now());
         if (keep) await Promise.resolve(keep).catch(() => undefined);
         if (hold > 0 && !this.stopped) await this.sleepHold(hold);
         this.inFlight--;
@@ -397,6 +404,14 @@ export class AccountLimiter {
       return;
     }
     this.armWindowTimer(e.due);
+  }
+
+  /** A request that was never sent: its units return now. */
+  private dropEntry(e: WindowEntry): void {
+    const i = this.window.indexOf(e);
+    if (i < 0) return;
+    this.window.splice(i, 1);
+    this.giveBack(e.requests, e.tokens);
   }
 
   /** The request ended at `end`: its units may return one window after that (or earlier, per sendLagMs). */

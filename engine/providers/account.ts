@@ -16,7 +16,7 @@ import { LlmError, classifyException } from '../errors/classify';
 import { AccountLimiter, type AccountLimits, type LimiterOptions, type RunControl } from '../limits/account-limiter';
 import type { BreakerState, ProviderSnapshot } from '../routing/types';
 import { redactText } from '../secrets/redact';
-import { createHttpClient, normalizeBaseUrl, sendChatCompletion, type ChatCompletion, type HttpClient, type SendFn } from './transport';
+import { createHttpClient, isNotSent, normalizeBaseUrl, sendChatCompletion, type ChatCompletion, type HttpClient, type SendFn } from './transport';
 
 export interface ModelSpec {
   /** the model name flows use */
@@ -181,9 +181,15 @@ export class ProviderAccount {
       if (typeof m.contextWindow === 'number' && Number.isFinite(m.contextWindow) && m.contextWindow > 0) spec.contextWindow = Math.floor(m.contextWindow);
       this.listed.push(spec);
     }
-    this.http = createHttpClient({ baseUrl: this.baseUrl, apiKey: this.apiKey, headers: cfg.headers });
     this.limiter = new AccountLimiter({ limits: cfg.limits ?? {}, id: `llm-router:${this.id}`, create: cfg.createLimiter });
     this.limiter.onCapacity(() => this.emit({ type: 'capacity', account: this }));
+    // A connection still being set up when a 429 pauses the account sends nothing.
+    this.http = createHttpClient({
+      baseUrl: this.baseUrl,
+      apiKey: this.apiKey,
+      headers: cfg.headers,
+      holdNewConnections: () => this._closed || Date.now() < this.limiter.pausedUntil,
+    });
     for (const spec of this.listed) this.modelState(spec.name);
     this.probe = cfg.healthProbe && cfg.healthProbe.intervalMs > 0 ? { ...cfg.healthProbe } : null;
     if (this.probe) this.startProbe();
@@ -301,6 +307,7 @@ export class ProviderAccount {
       return { kind: 'ok', value, latencyMs };
     } catch (err) {
       const latencyMs = performance.now() - t0;
+      if (isNotSent(err)) return { kind: 'skipped', reason: this._closed ? 'closed' : 'paused' };
       const e = (err as { code?: string })?.code === 'EOPENBREAKER' ? null : classifyException(err, { secrets: this.secrets() });
       if (!e) return { kind: 'skipped', reason: 'breaker_open' };
       if (e.breakerFailure) {
@@ -409,7 +416,7 @@ export class ProviderAccount {
       enableSnapshots: false,
       // Only failures that say the account+model is unhealthy count; 429s,
       // invalid requests and aborts do not.
-      errorFilter: (err: unknown) => err instanceof LlmError && !err.breakerFailure,
+      errorFilter: (err: unknown) => (err instanceof LlmError ? !err.breakerFailure : isNotSent(err)),
     });
     st = { spec: spec ?? { name }, breaker, consecutive: 0 };
     const state = st;
@@ -461,6 +468,10 @@ export class ProviderAccount {
         secrets: this.secrets(),
       });
     } catch (err) {
+      if (isNotSent(err)) {
+        control.notSent();
+        throw err;
+      }
       const aborted = ac.signal.aborted;
       const e = classifyException(err, { timedOut, aborted: aborted && !timedOut, timeoutMs, secrets: this.secrets() });
       // The server may still count an aborted request for a moment: keep its slot.

@@ -40,6 +40,70 @@ export interface HttpClientOptions {
   headers?: Record<string, string>;
   /** upper bound of sockets per host (default: unlimited; the limiter bounds concurrency) */
   maxSockets?: number;
+  /**
+   * Checked when a NEW connection is established, before the request on it is
+   * written: true = drop the connection, nothing is sent (the request fails with
+   * a NotSentError). Used so that a pause that began while the connection was
+   * being set up still keeps the request away from the account.
+   */
+  holdNewConnections?: () => boolean;
+}
+
+/** The request was never written to the upstream. */
+export class NotSentError extends Error {
+  readonly code = 'ERR_LLM_NOT_SENT';
+  constructor(message = 'request not sent: the account was paused while connecting') {
+    super(message);
+    this.name = 'NotSentError';
+  }
+}
+
+export function isNotSent(err: unknown): boolean {
+  if (err instanceof NotSentError) return true;
+  const e = err as { code?: unknown; cause?: { code?: unknown } } | null;
+  return !!e && (e.code === 'ERR_LLM_NOT_SENT' || e.cause?.code === 'ERR_LLM_NOT_SENT');
+}
+
+type Guard = () => boolean;
+
+/**
+ * Node writes a request's bytes to a new socket right after it connects. A
+ * 'connect' listener added when the socket is created runs before that write,
+ * so the guard can still drop the connection.
+ */
+function guardSocket<S extends { once: (e: string, l: () => void) => unknown; destroy: (e?: Error) => unknown }>(socket: S, guard: Guard | undefined): S {
+  if (guard && socket && typeof socket.once === 'function') {
+    socket.once('connect', () => {
+      if (guard()) socket.destroy(new NotSentError());
+    });
+  }
+  return socket;
+}
+
+class GuardedHttpAgent extends http.Agent {
+  constructor(
+    opts: http.AgentOptions,
+    private readonly guard?: Guard,
+  ) {
+    super(opts);
+  }
+
+  override createConnection(options: any, cb?: any): any {
+    return guardSocket((http.Agent.prototype as any).createConnection.call(this, options, cb), this.guard);
+  }
+}
+
+class GuardedHttpsAgent extends https.Agent {
+  constructor(
+    opts: https.AgentOptions,
+    private readonly guard?: Guard,
+  ) {
+    super(opts);
+  }
+
+  override createConnection(options: any, cb?: any): any {
+    return guardSocket((https.Agent.prototype as any).createConnection.call(this, options, cb), this.guard);
+  }
 }
 
 export interface HttpClient {
@@ -66,8 +130,8 @@ export function normalizeBaseUrl(raw: unknown): string {
 export function createHttpClient(opts: HttpClientOptions): HttpClient {
   const baseURL = normalizeBaseUrl(opts.baseUrl);
   const agentOpts = { keepAlive: true, keepAliveMsecs: 1000, maxSockets: opts.maxSockets ?? Infinity, maxFreeSockets: 256, scheduling: 'lifo' as const };
-  const httpAgent = new http.Agent(agentOpts);
-  const httpsAgent = new https.Agent(agentOpts);
+  const httpAgent = new GuardedHttpAgent(agentOpts, opts.holdNewConnections);
+  const httpsAgent = new GuardedHttpsAgent(agentOpts, opts.holdNewConnections);
   const headers: Record<string, string> = { 'Content-Type': 'application/json', Accept: 'application/json', ...(opts.headers ?? {}) };
   if (opts.apiKey) headers.Authorization = `Bearer ${opts.apiKey}`;
   const instance = axios.create({

@@ -18,6 +18,8 @@ export interface LlmProviderDef extends NodeDef {
   probeMode?: string;
   probeModel?: string;
   breakerThreshold?: number | string;
+  /** % of failed calls in 10 s that also opens the breaker (0 = off) */
+  breakerPercent?: number | string;
   /** seconds */
   breakerReset?: number | string;
   redisUrl?: string;
@@ -63,6 +65,8 @@ export function accountConfig(def: LlmProviderDef, apiKey: string): ProviderAcco
   const windowS = num(def.window, 'rate window') ?? 60;
   const threshold = num(def.breakerThreshold, 'breaker threshold') ?? 5;
   const resetS = num(def.breakerReset, 'breaker reset') ?? 30;
+  const percent = def.breakerPercent === undefined || def.breakerPercent === '' ? 50 : Number(def.breakerPercent);
+  if (!Number.isFinite(percent) || percent < 0 || percent > 100) throw new Error('breaker failure percentage must be between 0 and 100');
   const cfg: ProviderAccountConfig = {
     id: def.id,
     name: typeof def.name === 'string' && def.name.trim() ? def.name.trim() : def.id,
@@ -71,7 +75,8 @@ export function accountConfig(def: LlmProviderDef, apiKey: string): ProviderAcco
     models: readModels(def.models),
     limits: { rpm, tpm, maxConcurrent, windowMs: windowS * 1000 },
     timeoutMs: timeoutS * 1000,
-    breaker: { failureThreshold: threshold, resetTimeoutMs: resetS * 1000 },
+    // percentage 0 = off (opossum opens when the failure rate is ABOVE the percentage)
+    breaker: { failureThreshold: threshold, resetTimeoutMs: resetS * 1000, errorThresholdPercentage: percent === 0 ? 100 : percent },
     healthProbe: null,
   };
   if (def.probe === true || def.probe === 'true') {
