@@ -77,8 +77,8 @@ function intValue(v: unknown, what: string, where: string): number {
 }
 
 /**
- * Parses msg.payload: {id|name, priority} | {id|name, weight} | {id|name, enabled: bool}, or an array
- * of those. One item may carry several fields (e.g. priority and weight). Throws a clear error on the
+ * Parses msg.payload: {id|name, priority} | {id|name, weight} | {id|name, enabled: bool} |
+ * {id|name, status: 1|2}, or an array of those. One item may carry several fields (e.g. priority and weight). Throws a clear error on the
  * first invalid item, before anything is written.
  */
 export function parseChangeRequests(payload: unknown): ChangeRequest[] {
@@ -115,7 +115,13 @@ export function parseChangeRequests(payload: unknown): ChangeRequest[] {
       if (typeof r.enabled !== 'boolean') throw new Error(`${where}: enabled must be true or false, got ${JSON.stringify(r.enabled)}`);
       out.push({ ref, field: 'status', value: r.enabled ? 1 : 2 });
     }
-    if (out.length === before) throw new Error(`${where}: nothing to change (give "priority", "weight" or "enabled")`);
+    if (r.status !== undefined) {
+      if (r.enabled !== undefined) throw new Error(`${where}: give "enabled" or "status", not both`);
+      // Any whole number is taken here; applyChanges turns values other than 1 / 2 into a
+      // failure for this item alone, so the rest of a batch still goes through.
+      out.push({ ref, field: 'status', value: intValue(r.status, 'status', where) });
+    }
+    if (out.length === before) throw new Error(`${where}: nothing to change (give "priority", "weight", "enabled" or "status")`);
   });
   return out;
 }
@@ -152,6 +158,18 @@ export function resolveRef(ref: ChannelRef, channels: KnownChannel[] | null): Kn
   if (byName.length) return byName;
   const byModel = channels.filter((c) => c.models.some((m) => m.toLowerCase() === k));
   return byModel.length ? byModel : [];
+}
+
+/** Status values a write may set: 1 enabled, 2 manually disabled (0 unknown and 3 auto-disabled are the server's own states). */
+export function isSettableStatus(v: unknown): v is 1 | 2 {
+  return v === 1 || v === 2;
+}
+
+function statusError(value: unknown): Error & { code: string } {
+  return Object.assign(
+    new Error(`status ${JSON.stringify(value)} cannot be set: use enabled true/false, or status 1 (enable) / 2 (disable)`),
+    { code: 'BAD_REQUEST' },
+  );
 }
 
 function currentValue(c: KnownChannel | { id: number | string; name: string }, field: ChangeField): number | null {
@@ -191,6 +209,10 @@ export async function applyChanges(requests: ChangeRequest[], target: ApplyTarge
   const jobs: Job[] = [];
   const failures: ChangeFailure[] = [];
   for (const req of requests) {
+    if (req.field === 'status' && !isSettableStatus(req.value)) {
+      failures.push({ id: req.ref.id ?? null, name: req.ref.name ?? null, field: req.field, value: req.value, error: errorInfo(statusError(req.value)) });
+      continue;
+    }
     const resolved = resolveRef(req.ref, channels);
     if (!resolved || resolved.length === 0) {
       failures.push({
@@ -254,6 +276,7 @@ export function gatewayTarget(client: PriorityClient): ApplyTarget {
       }
       let w: WriteResult | undefined;
       if (field === 'status') {
+        if (!isSettableStatus(value)) throw statusError(value);
         w = await client.setChannelEnabled(id, value === 1, { verify: opts.verify });
       } else {
         const res = await client.updateChannel(id, { [field]: value }, { verify: opts.verify, old: opts.old });
@@ -277,6 +300,7 @@ export function localTarget(table: LocalPriorityTable): ApplyTarget {
       if (field === 'priority') {
         old = table.setPriority(id, value).oldPriority;
       } else if (field === 'status') {
+        if (!isSettableStatus(value)) throw statusError(value);
         const before = table.find(id);
         old = before ? before.status : null;
         table.setStatus(id, value === 1);

@@ -9,7 +9,9 @@ import {
   parseChannelMap,
   worstState,
   emptyMemory,
+  gatewayTarget,
   type ApplyTarget,
+  type PriorityClient,
   type KnownChannel,
   type QuotaChannel,
 } from '../../engine/quota';
@@ -261,4 +263,62 @@ test('local target: priorities, enable/disable and verification on the local tab
     ['status', 1, 2, true],
   ]);
   assert.equal(table.allows('nvidia-1', 'deepseek'), false);
+});
+
+test('status: only enable (1) and disable (2) are written; 0, 3 and others fail for that item alone', async () => {
+  assert.deepEqual(parseChangeRequests([{ id: 1, status: 2 }, { id: 5, status: '1' }]), [
+    { ref: { id: 1 }, field: 'status', value: 2 },
+    { ref: { id: 5 }, field: 'status', value: 1 },
+  ]);
+  assert.throws(() => parseChangeRequests({ id: 1, status: 'off' }), /status must be a whole number/);
+  assert.throws(() => parseChangeRequests({ id: 1, status: 2, enabled: false }), /not both/);
+
+  const t = recordingTarget(LIST);
+  const out = await applyChanges(parseChangeRequests([{ id: 1, status: 0 }, { id: 5, status: 3 }, { id: 1, status: 2 }, { name: 'volc-kimi-k2', enabled: true }]), t, {
+    channels: LIST,
+  });
+  assert.deepEqual(t.writes, ['1.status=2', '5.status=1']);
+  assert.deepEqual(out.results.map((r) => [r.id, r.old, r.new]), [
+    [1, 1, 2],
+    [5, 1, 1],
+  ]);
+  assert.deepEqual(out.failures.map((f) => [f.id, f.value, f.error.code]), [
+    [1, 0, 'BAD_REQUEST'],
+    [5, 3, 'BAD_REQUEST'],
+  ]);
+  assert.match(out.failures[0].error.message, /status 0 cannot be set: use enabled true\/false, or status 1 \(enable\) \/ 2 \(disable\)/);
+
+  // the same in dry run: nothing is reported as a status change to 0 or 3
+  const dry = await applyChanges([{ ref: { id: 1 }, field: 'status', value: 3 }], recordingTarget(LIST), { dryRun: true, channels: LIST });
+  assert.deepEqual(dry.results, []);
+  assert.equal(dry.failures[0].error.code, 'BAD_REQUEST');
+});
+
+test('gateway and local targets refuse status values other than 1 and 2 instead of disabling', async () => {
+  const calls: string[] = [];
+  const client: PriorityClient = {
+    async listChannels() {
+      return [];
+    },
+    async updateChannel() {
+      return [];
+    },
+    async setChannelEnabled(id, enabled) {
+      calls.push(`${id}:${enabled}`);
+      return { id, field: 'status', old: null, value: enabled ? 1 : 2, dryRun: false };
+    },
+  };
+  const target = gatewayTarget(client);
+  for (const value of [0, 3, -1]) {
+    await assert.rejects(target.write({ id: 4, name: 'x' }, 'status', value, { verify: false, old: null }), (e: Error & { code?: string }) => e.code === 'BAD_REQUEST');
+  }
+  assert.deepEqual(calls, [], 'no enable/disable request for 0, 3 or -1');
+  await target.write({ id: 4, name: 'x' }, 'status', 2, { verify: false, old: null });
+  await target.write({ id: 4, name: 'x' }, 'status', 1, { verify: false, old: null });
+  assert.deepEqual(calls, ['4:false', '4:true']);
+
+  const table = new LocalPriorityTable();
+  table.register('nvidia-1', 'deepseek', 5);
+  await assert.rejects(localTarget(table).write({ id: 'nvidia-1/deepseek', name: 'x' }, 'status', 0, { verify: false, old: null }), /status 0 cannot be set/);
+  assert.equal(table.allows('nvidia-1', 'deepseek'), true, 'the local channel stays enabled');
 });

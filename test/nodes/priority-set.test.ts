@@ -144,6 +144,26 @@ test('invalid payloads end in a clear error before anything is written', async (
   assert.equal(w.ok.msgs.length, 0);
 });
 
+test('status 0 or 3 is refused for that item (output 2 and Catch); status 1 / 2 still apply', async () => {
+  const sim = sims.get('new-api-2026')!;
+  await helper.load(mods, flow(sim.url), creds);
+  const w = wire();
+  helper.getNode('ps').receive({ payload: [{ id: 6, status: 0 }, { id: 1, status: 3 }, { id: 2, status: 2 }] });
+  const [ok] = await w.ok.wait(1);
+  assert.deepEqual([ok.payload.id, ok.payload.field, ok.payload.new], [2, 'status', 2]);
+  const failed = await w.failed.wait(2);
+  assert.deepEqual(failed.map((m) => [m.payload.id, m.payload.value, m.payload.error.code]), [
+    [6, 0, 'BAD_REQUEST'],
+    [1, 3, 'BAD_REQUEST'],
+  ]);
+  const [err] = await w.caught.wait();
+  assert.match(err.error.message, /status 0 cannot be set/);
+  assert.equal(sim.channels().find((c) => c.id === 6)?.status, 1, 'status 0 did not disable the channel');
+  assert.equal(sim.channels().find((c) => c.id === 1)?.status, 1, 'status 3 did not disable the channel');
+  assert.equal(sim.channels().find((c) => c.id === 2)?.status, 2);
+  assert.deepEqual(sim.writes().map((x) => x.path), ['/api/channel/2/status']);
+});
+
 test('unreachable server and wrong token: per-change failure with a code, Catch error, no secret', async () => {
   const port = await freePort();
   await helper.load(mods, flow(`http://127.0.0.1:${port}`, {}, { flavour: 'one-api' }), creds);
