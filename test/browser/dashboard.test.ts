@@ -142,10 +142,20 @@ test('the LLM router dashboard in Chromium: charts, stacked trend, channel table
       }
     }
     const check = byOriginalId(flows, ID.check);
+    // the dashboard flow is a read-only copy: quota-check's priority changes go nowhere
+    assert.deepEqual((check.wires as string[][])[0], [], 'quota-check output 1 of the dashboard example is not wired');
+    const own = used.find((e) => e.file === DASHBOARD_FILE)!.nodes;
+    assert.deepEqual(
+      own.filter((n) => n.type === 'priority-set' || n.type === 'reset-schedule' || n.type === 'function').map((n) => n.type),
+      [],
+      'the dashboard example writes no priorities and needs no function node',
+    );
     (check.allowances as unknown[]).push({ model: HOSTILE, limit: '1M', unit: 'tokens', window: 'day', tz: TZ, baselinePriority: 2 });
     const injectId = String(byOriginalId(flows, ID.inject).id);
     const widget = (id: string): string => String(byOriginalId(flows, id).id);
-    const guardWrites = flows.some((n) => n.type === 'priority-set') && flows.some((n) => n.type === 'quota-check' && n.id !== check.id);
+    // a quota guard example that writes to the gateway: a priority-set on a One API server, not dry-run
+    const servers = new Set(flows.filter((n) => n.type === 'oneapi-server' && n.dryRun !== true).map((n) => n.id));
+    const guardWrites = flows.some((n) => n.type === 'priority-set' && n.target !== 'local' && n.dryRun !== true && servers.has(String(n.server)));
 
     nodeRed = await startNodeRed({ flows, credentials, startTimeoutMs: 40_000 });
     const nr = nodeRed;
@@ -261,7 +271,8 @@ async () => {
     assert.match(boardAfter.find((r) => r.model === 'GLM-4-7-251222')!.priority, /\b5$/);
 
     // --- live requests/min and provider accounts (when the examples define accounts) ------------
-    const accountNames = accounts.map((a) => String(a.name ?? '')).filter((n) => n !== '');
+    // an account's name on the dashboard: its node name, else its id
+    const accountNames = accounts.map((a) => (typeof a.name === 'string' && a.name.trim() ? a.name.trim() : a.id));
     if (accountNames.length) {
       const live = await until(
 async () => {
