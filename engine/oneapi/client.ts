@@ -20,9 +20,7 @@ import type {
   Channel,
   Flavour,
   OneApiClientOptions,
-  OneApiDashboardRow,
   OneApiErrorCode,
-  QuotaDataRow,
   ServerStatus,
   WriteResult,
 } from './types';
@@ -51,15 +49,22 @@ export function quotaToUsd(quota: number, quotaPerUnit: number = DEFAULT_QUOTA_P
   return (Number.isFinite(quota) ? quota : 0) / per;
 }
 
-/** One consume log, normalised from either product's Log JSON. */
+/**
+ * One consume log, renamed from either product's Log JSON. The values are passed on as the
+ * server sent them (not validated or coerced): the usage normaliser checks them and counts the
+ * malformed ones, so a bad row is reported as skipped and never becomes zeros.
+ */
 export interface ConsumeLog {
-  model: string;
-  /** Unix seconds */
-  createdAt: number;
-  promptTokens: number;
-  completionTokens: number;
-  quota: number;
-  channelId?: number;
+  /** model_name */
+  model: unknown;
+  /** created_at, Unix seconds */
+  createdAt: unknown;
+  promptTokens: unknown;
+  completionTokens: unknown;
+  quota: unknown;
+  channelId?: unknown;
+  /** set when the entry cannot be a consume log at all (e.g. an unreadable `type`) */
+  malformed?: string;
 }
 
 interface Envelope {
@@ -363,22 +368,19 @@ export class OneApiClient {
     return result;
   }
 
-  /** one-api GET /api/user/dashboard: the caller's usage for the last 7 UTC days. */
-  async userDashboard(): Promise<OneApiDashboardRow[]> {
+  /**
+   * one-api GET /api/user/dashboard: the caller's usage for the last 7 UTC days. The rows
+   * (normally OneApiDashboardRow) are returned as the server sent them, malformed ones included:
+   * the usage normaliser validates and counts them.
+   */
+  async userDashboard(): Promise<unknown[]> {
     const data = await this.call({ method: 'GET', path: '/api/user/dashboard' });
     if (data === null || data === undefined) return [];
     if (!Array.isArray(data)) throw new OneApiError('dashboard data is not a list', 'BAD_RESPONSE');
-    return data.filter(isObject).map((r) => ({
-      Day: String(r.Day ?? ''),
-      ModelName: String(r.ModelName ?? ''),
-      RequestCount: num(r.RequestCount),
-      Quota: num(r.Quota),
-      PromptTokens: num(r.PromptTokens),
-      CompletionTokens: num(r.CompletionTokens),
-    }));
+    return data;
   }
 
-  /** GET /api/log/stat?type=2: the quota of all consume logs in [start, end] (Unix seconds). */
+  /** GET /api/log/stat?type=2: the quota of all consume logs in [start, end] (Unix seconds); NaN when unreadable. */
   async logStat(q: { start: number; end: number; modelName?: string }): Promise<{ quota: number }> {
     assertRange(q?.start, q?.end);
     const data = await this.call({
@@ -387,7 +389,8 @@ export class OneApiClient {
       query: { type: 2, start_timestamp: Math.floor(q.start), end_timestamp: Math.floor(q.end), model_name: q.modelName || undefined },
     });
     if (!isObject(data)) throw new OneApiError('log stat data is not an object', 'BAD_RESPONSE');
-    return { quota: num(data.quota) };
+    // NaN (not 0) when the server's quota is not a number: the normaliser counts it as skipped.
+    return { quota: num(data.quota, NaN) };
   }
 
   /**
@@ -403,22 +406,28 @@ export class OneApiClient {
     const seenIds = new Set<number>();
     const push = (items: unknown[]): void => {
       for (const it of items) {
-        if (!isObject(it)) continue;
-        if (it.type !== undefined && num(it.type) !== 2) continue;
+        // Not an object: passed on as it is, so the normaliser counts it as skipped.
+        if (!isObject(it)) {
+          out.push(it as ConsumeLog);
+          continue;
+        }
+        const type = it.type === undefined || it.type === null ? 2 : num(it.type, NaN);
+        if (!Number.isNaN(type) && type !== 2) continue; // topup, manage, system...: not usage
         const logId = num(it.id, NaN);
         if (Number.isInteger(logId)) {
           if (seenIds.has(logId)) continue;
           seenIds.add(logId);
         }
         const log: ConsumeLog = {
-          model: String(it.model_name ?? ''),
-          createdAt: num(it.created_at),
-          promptTokens: num(it.prompt_tokens),
-          completionTokens: num(it.completion_tokens),
-          quota: num(it.quota),
+          model: it.model_name,
+          createdAt: it.created_at,
+          promptTokens: it.prompt_tokens,
+          completionTokens: it.completion_tokens,
+          quota: it.quota,
         };
-        if (it.channel !== undefined && it.channel !== null) log.channelId = num(it.channel);
-        else if (it.channel_id !== undefined && it.channel_id !== null) log.channelId = num(it.channel_id);
+        if (Number.isNaN(type)) log.malformed = 'unreadable log type';
+        if (it.channel !== undefined && it.channel !== null) log.channelId = it.channel;
+        else if (it.channel_id !== undefined && it.channel_id !== null) log.channelId = it.channel_id;
         out.push(log);
       }
     };
@@ -450,8 +459,12 @@ export class OneApiClient {
     return out;
   }
 
-  /** new-api GET /api/data/ (all users) or /api/data/self: hourly quota rows. */
-  async quotaData(startSec: number, endSec: number, opts: { self?: boolean } = {}): Promise<QuotaDataRow[]> {
+  /**
+   * new-api GET /api/data/ (all users) or /api/data/self: hourly quota rows (normally QuotaDataRow),
+   * returned as the server sent them, malformed ones included: the usage normaliser validates and
+   * counts them.
+   */
+  async quotaData(startSec: number, endSec: number, opts: { self?: boolean } = {}): Promise<unknown[]> {
     assertRange(startSec, endSec);
     const data = await this.call({
       method: 'GET',
@@ -460,14 +473,7 @@ export class OneApiClient {
     });
     if (data === null || data === undefined) return [];
     if (!Array.isArray(data)) throw new OneApiError('quota data is not a list', 'BAD_RESPONSE');
-    return data.filter(isObject).map((r) => ({
-      ...r,
-      model_name: String(r.model_name ?? ''),
-      created_at: num(r.created_at),
-      token_used: num(r.token_used),
-      count: num(r.count),
-      quota: num(r.quota),
-    }));
+    return data;
   }
 
   /** Aborts in-flight requests and releases keep-alive sockets. Later calls fail. */

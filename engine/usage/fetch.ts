@@ -3,7 +3,7 @@
  * read the channel list. The gateway client is described structurally, so this
  * module does not depend on how the admin client is built.
  */
-import type { Channel, OneApiDashboardRow, QuotaDataRow } from '../oneapi/types';
+import type { Channel } from '../oneapi/types';
 import type { UsageLedger } from '../ledger/usage-ledger';
 import type { LocalChannel } from '../ledger/local-priorities';
 import { addDays, startOfDay } from '../time/zoned';
@@ -20,10 +20,13 @@ export interface UsageClient {
   flavour(): Promise<'one-api' | 'new-api'>;
   status(): Promise<{ quotaPerUnit: number }>;
   listChannels(): Promise<Channel[]>;
-  userDashboard(): Promise<OneApiDashboardRow[]>;
+  /** raw rows (OneApiDashboardRow when well-formed); validated and counted by the normaliser */
+  userDashboard(): Promise<unknown[]>;
   logStat(q: { start: number; end: number; modelName?: string }): Promise<{ quota: number }>;
+  /** ConsumeLog-shaped entries with raw values; validated and counted by the normaliser */
   consumeLogs(q: { start: number; end: number }): Promise<unknown[]>;
-  quotaData(startSec: number, endSec: number, opts?: { self?: boolean }): Promise<QuotaDataRow[]>;
+  /** raw hourly rows (QuotaDataRow when well-formed); validated and counted by the normaliser */
+  quotaData(startSec: number, endSec: number, opts?: { self?: boolean }): Promise<unknown[]>;
 }
 
 export interface ChannelInfo {

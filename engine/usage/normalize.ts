@@ -153,6 +153,8 @@ export interface ConsumeLog {
   completionTokens?: unknown;
   quota?: unknown;
   channelId?: unknown;
+  /** set by the admin client when the entry cannot be read as a consume log (the reason) */
+  malformed?: unknown;
 }
 
 function epochMs(v: unknown): number {
@@ -171,6 +173,10 @@ export function fromConsumeLogs(input: unknown, timezone: string, opts: Normaliz
       continue;
     }
     const r = raw as ConsumeLog;
+    if (typeof r.malformed === 'string' && r.malformed) {
+      acc.skip(r.malformed);
+      continue;
+    }
     const model = validModel(r.model);
     const t = epochMs(r.createdAt);
     if (!model || Number.isNaN(t)) {

@@ -75,6 +75,11 @@ export interface SimMode {
   delayMs?: number;
   /** answer every /api request with HTTP 429 and an empty body (global API rate limit) */
   rateLimited?: boolean;
+  /**
+   * raw entries appended as they are to the usage lists (dashboard, /api/data/, log pages), to
+   * see how a client copes with malformed rows (null, strings, bad numbers...)
+   */
+  junkRows?: unknown[];
 }
 
 export interface SimWrite {
@@ -673,21 +678,24 @@ class Sim implements OneApiSimulator {
   }
 
   private listLogs(res: http.ServerResponse, q: URLSearchParams, userId?: number): void {
-    const rows = this.filterLogs(q, userId).sort((a, b) => b.id - a.id);
+    const rows: unknown[] = this.filterLogs(q, userId)
+      .sort((a, b) => b.id - a.id)
+      .map((l) => this.renderLog(l));
+    rows.push(...(this.mode.junkRows ?? []));
     const p = Number.parseInt(q.get('p') ?? '0', 10) || 0;
     if (this.flavour === 'one-api') {
       const start = Math.max(p, 0) * ONE_API_PAGE;
-      return this.ok(res, rows.slice(start, start + ONE_API_PAGE).map((l) => this.renderLog(l)));
+      return this.ok(res, rows.slice(start, start + ONE_API_PAGE));
     }
     const psRaw = q.get('page_size');
     const ps = psRaw === null ? 0 : Number.parseInt(psRaw, 10) || 0;
     const size = this.flavour === 'new-api-2025' ? Math.max(ps, 0) : ps <= 0 ? 10 : Math.min(ps, 100);
     const page = p < 1 ? 1 : p;
-    const items = rows.slice((page - 1) * size, (page - 1) * size + size).map((l) => this.renderLog(l));
+    const items = rows.slice((page - 1) * size, (page - 1) * size + size);
     return this.ok(res, { items, total: rows.length, page, page_size: size });
   }
 
-  private dashboard(userId: number): Array<Record<string, unknown>> {
+  private dashboard(userId: number): unknown[] {
     const nowSec = Math.floor(Date.now() / 1000);
     const todayStart = nowSec - (nowSec % 86400);
     const start = todayStart - 6 * 86400;
@@ -707,7 +715,8 @@ class Sim implements OneApiSimulator {
       g.PromptTokens += l.promptTokens;
       g.CompletionTokens += l.completionTokens;
     }
-    return [...groups.values()].sort((a, b) => (a.Day < b.Day ? -1 : a.Day > b.Day ? 1 : a.ModelName < b.ModelName ? -1 : a.ModelName > b.ModelName ? 1 : 0));
+    const rows: unknown[] = [...groups.values()].sort((a, b) => (a.Day < b.Day ? -1 : a.Day > b.Day ? 1 : a.ModelName < b.ModelName ? -1 : a.ModelName > b.ModelName ? 1 : 0));
+    return [...rows, ...(this.mode.junkRows ?? [])];
   }
 
   private quotaData(res: http.ServerResponse, q: URLSearchParams, userId?: number): void {
@@ -743,8 +752,8 @@ class Sim implements OneApiSimulator {
       g.count++;
       g.quota += l.quota;
     }
-    const rows = [...groups.values()].sort((a, b) => (a.created_at as number) - (b.created_at as number) || String(a.model_name).localeCompare(String(b.model_name)));
-    return this.ok(res, rows);
+    const rows: unknown[] = [...groups.values()].sort((a, b) => (a.created_at as number) - (b.created_at as number) || String(a.model_name).localeCompare(String(b.model_name)));
+    return this.ok(res, [...rows, ...(this.mode.junkRows ?? [])]);
   }
 }
 

@@ -2,7 +2,7 @@ import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { OneApiClient, OneApiError, quotaToUsd } from '../../engine/oneapi/client';
-import type { OneApiClientOptions } from '../../engine/oneapi/types';
+import type { OneApiClientOptions, QuotaDataRow } from '../../engine/oneapi/types';
 import { startOneApiSimulator, type OneApiSimulator, type SimFlavour } from '../../simulators/oneapi';
 import { freePort } from '../support/ports';
 import { CHANNEL_KEY_PREFIX, FLAVOURS, TOKEN, clientFlavour, dumpError, manyChannels } from '../support/oneapi-fixtures';
@@ -162,8 +162,8 @@ for (const flavour of FLAVOURS) {
       const logs = await c.consumeLogs({ start, end });
       assert.equal(logs.length, 155);
       const glm = logs.filter((l) => l.model === 'glm-4');
-      assert.equal(glm.reduce((a, l) => a + l.promptTokens, 0), 2500);
-      assert.equal(glm.reduce((a, l) => a + l.completionTokens, 0), 500);
+      assert.equal(glm.reduce((a, l) => a + (l.promptTokens as number), 0), 2500);
+      assert.equal(glm.reduce((a, l) => a + (l.completionTokens as number), 0), 500);
       assert.ok(glm.every((l) => l.channelId === 3));
       const logCalls = s.requests().filter((r) => r.path.startsWith('/api/log/?'));
       if (flavour === 'one-api') assert.equal(logCalls.length, 17, '0-based 10 per page: 16 pages then []');
@@ -348,12 +348,12 @@ describe('client transport and configuration', () => {
     s.addUsage({ model: 'glm-4', time: hour * 1000 + 10_000, promptTokens: 100, completionTokens: 20, requests: 2 });
     s.addUsage({ model: 'glm-4', time: hour * 1000 + 20_000, promptTokens: 50, completionTokens: 10, requests: 1, userId: 9 });
     const c = client(s, { flavour: 'new-api' });
-    const rows = await c.quotaData(hour - 3600, hour + 3599);
+    const rows = (await c.quotaData(hour - 3600, hour + 3599)) as QuotaDataRow[];
     assert.deepEqual(
       rows.map((r) => [r.model_name, r.created_at, r.token_used, r.count, r.quota]),
       [['glm-4', hour, 180, 3, 180]],
     );
-    const self = await c.quotaData(hour - 3600, hour + 3599, { self: true });
+    const self = (await c.quotaData(hour - 3600, hour + 3599, { self: true })) as QuotaDataRow[];
     assert.equal(self[0].token_used, 120);
     const q = new URL(s.requests().filter((r) => r.path.startsWith('/api/data/'))[0].path, 'http://x').searchParams;
     assert.equal(q.get('start_timestamp'), String(hour - 3600));
@@ -369,6 +369,38 @@ describe('client transport and configuration', () => {
     s.addUsage({ model: 'glm-4', time: now - 8 * 86400_000, promptTokens: 999, completionTokens: 1 });
     const rows = await client(s).userDashboard();
     assert.deepEqual(rows, [{ Day: new Date(now).toISOString().slice(0, 10), ModelName: 'glm-4', RequestCount: 4, Quota: 400, PromptTokens: 300, CompletionTokens: 100 }]);
+  });
+
+  test('usage rows are passed on as the server sent them: malformed ones are not dropped or turned into 0', async () => {
+    const junk = [null, 'oops', 7, { Day: '2026-01-11', ModelName: 'glm-4', Quota: 'lots' }, { model_name: 'glm-4', created_at: 'soon', type: 2, quota: 5 }];
+    const one = await sim('one-api');
+    one.setMode({ junkRows: junk });
+    const c1 = client(one, { flavour: 'one-api' });
+    const dash = await c1.userDashboard();
+    assert.deepEqual(dash, junk, 'the dashboard rows are returned unchanged');
+    const now = Math.floor(Date.now() / 1000);
+    const logs = await c1.consumeLogs({ start: now - 60, end: now + 60 });
+    assert.equal(logs.length, junk.length, 'every malformed log row is passed on');
+    assert.deepEqual(logs.slice(0, 3), [null, 'oops', 7]);
+    assert.deepEqual(logs[4], { model: 'glm-4', createdAt: 'soon', promptTokens: undefined, completionTokens: undefined, quota: 5 });
+
+    const na = await sim('new-api-2026');
+    na.setMode({ junkRows: [{ model_name: 'glm-4', created_at: 1754640000, token_used: '12k', count: 1, quota: 3 }, null] });
+    const rows = await client(na, { flavour: 'new-api' }).quotaData(1754600000, 1754700000);
+    assert.deepEqual(rows, [{ model_name: 'glm-4', created_at: 1754640000, token_used: '12k', count: 1, quota: 3 }, null]);
+  });
+
+  test('log stat: an unreadable quota is NaN, not 0', async () => {
+    const srv = http.createServer((req, res) => {
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ success: true, message: '', data: { quota: 'n/a' } }));
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+    opened.push({ close: () => new Promise<void>((r) => srv.close(() => r())) });
+    const port = (srv.address() as { port: number }).port;
+    const c = new OneApiClient({ baseUrl: `http://127.0.0.1:${port}`, flavour: 'one-api', accessToken: TOKEN, timeoutMs: 2000 });
+    opened.push(c);
+    assert.ok(Number.isNaN((await c.logStat({ start: 1, end: 2, modelName: 'glm-4' })).quota));
   });
 
   test('detection asks /api/user/dashboard when /api/status is ambiguous', async () => {

@@ -182,6 +182,35 @@ test('fetchUsage picks the source by flavour and returns channels and quotaPerUn
   await assert.rejects(fetchUsage({ source: 'new-api-data', window, client: null }), /no One API server/);
 });
 
+test('fetchUsage counts the malformed rows a client passes on, for every gateway source', async () => {
+  const now = Date.UTC(2026, 0, 11, 12);
+  const window = usageWindow({ type: 'today' }, 'UTC', now);
+  const sec = now / 1000;
+  const dash = await fetchUsage({
+    source: 'one-api-dashboard',
+    window,
+    client: fakeClient('one-api', { userDashboard: async () => [null, { Day: '2026-01-11', ModelName: 'glm', Quota: 'x' }, { Day: '2026-01-11', ModelName: 'glm', RequestCount: 2, Quota: 10 }] }),
+  });
+  assert.deepEqual([dash.skipped, dash.rows.length, dash.rows[0].quota], [2, 1, 10]);
+  const data = await fetchUsage({
+    source: 'new-api-data',
+    window,
+    client: fakeClient('new-api', { quotaData: async () => [7, { model_name: 'glm', created_at: sec, token_used: -1, count: 1, quota: 1 }, { model_name: 'glm', created_at: sec, token_used: 3, count: 1, quota: 1 }] }),
+  });
+  assert.deepEqual([data.skipped, data.rows[0].totalTokens], [2, 3]);
+  const logs = await fetchUsage({
+    source: 'one-api-logs',
+    window,
+    client: fakeClient('one-api', {
+      consumeLogs: async () => ['x', { model: 'glm', createdAt: sec, quota: 1, malformed: 'unreadable log type' }, { model: 'glm', createdAt: sec, promptTokens: 1, completionTokens: 1, quota: 2 }],
+    }),
+  });
+  assert.deepEqual([logs.skipped, logs.rows[0].quota], [2, 2]);
+  assert.ok(logs.reasons.includes('unreadable log type'));
+  const stats = await fetchUsage({ source: 'one-api-logs', window, client: fakeClient('one-api', { logStat: async () => ({ quota: NaN }) }) });
+  assert.deepEqual([stats.skipped, stats.rows.length], [2, 0], 'an unreadable /api/log/stat quota per model is skipped, not 0');
+});
+
 test('fetchUsage local source reads the ledger and the local priority table', async () => {
   const ledger = new UsageLedger();
   const table = new LocalPriorityTable();

@@ -74,6 +74,43 @@ for (const flavour of FLAVOURS) {
   });
 }
 
+for (const [flavour, source] of [
+  ['one-api', 'one-api-dashboard'],
+  ['one-api', 'one-api-logs'],
+  ['new-api-2025', 'new-api-data'],
+  ['new-api-2026', 'new-api-data'],
+  ['new-api-2026', 'one-api-logs'],
+] as Array<[SimFlavour, string]>) {
+  test(`${flavour} ${source}: malformed usage rows are counted in msg.skipped and on the status, never read as zeros`, async () => {
+    const sim = sims.get(flavour)!;
+    const nowSec = Math.floor(Date.now() / 1000);
+    const hour = nowSec - (nowSec % 3600);
+    sim.addUsage({ model: 'glm-4-7-251222', promptTokens: 70, completionTokens: 30 });
+    // each is broken in a way that a lenient reader would turn into a zero or an empty-named row
+    const junk =
+      source === 'one-api-dashboard'
+        ? [null, 'x', { Day: dayKey(Date.now(), 'UTC'), ModelName: 'kimi-k2-thinking-251104', RequestCount: 1, Quota: 'lots', PromptTokens: 1, CompletionTokens: 1 }, { Day: dayKey(Date.now(), 'UTC'), RequestCount: 1 }]
+        : source === 'new-api-data'
+          ? [null, 'x', { model_name: 'kimi-k2-thinking-251104', created_at: hour, token_used: 'many', count: 1, quota: 1 }, { created_at: hour, token_used: 5, count: 1, quota: 1 }]
+          : [null, 'x', { id: 9001, type: 2, model_name: 'kimi-k2-thinking-251104', created_at: nowSec, prompt_tokens: 'many', completion_tokens: 1, quota: 1 }, { id: 9002, type: 2, created_at: nowSec, prompt_tokens: 1 }];
+    sim.setMode({ junkRows: junk });
+    await helper.load(mods, flow(sim.url, { source }), creds);
+    const out = collect(helper, 'out');
+    helper.getNode('uf').receive({});
+    const [msg] = await out.wait();
+    assert.equal(msg.source, source);
+    assert.equal(msg.skipped, 4, 'every malformed row is counted');
+    assert.deepEqual(
+      msg.payload.map((r: any) => [r.model, r.totalTokens]),
+      [['glm-4-7-251222', 100]],
+      'no row was made of the malformed ones',
+    );
+    const st = await waitStatus(helper, 'uf', 'yellow');
+    assert.match(st.text ?? '', /4 skipped/);
+    assert.match(logged(helper), /4 malformed usage rows skipped/);
+  });
+}
+
 test('one-api log stats source covers all users; last N days window', async () => {
   const sim = sims.get('one-api')!;
   sim.addUsage({ model: 'deepseek-v3-2-251201', promptTokens: 100, completionTokens: 50, quota: 300, requests: 3 });
