@@ -59,8 +59,13 @@ export function looksLikeRow(o: unknown): o is Record<string, unknown> {
   return isObject(o) && typeof o.day === 'string' && /^\d{4}-\d{2}-\d{2}$/.test(o.day) && hasModel(o);
 }
 
+/** quota-check alerts carry a state change: `kind` (warn | exhausted | recovered) or `from` and `to`. */
+function isStateChange(o: Record<string, unknown>): boolean {
+  return (typeof o.kind === 'string' && ['warn', 'exhausted', 'recovered', 'ok'].includes(o.kind)) || ('from' in o && 'to' in o);
+}
+
 export function looksLikeReport(o: unknown): o is Record<string, unknown> {
-  return isObject(o) && hasModel(o) && ('used' in o || 'limit' in o) && !('day' in o);
+  return isObject(o) && hasModel(o) && ('used' in o || 'limit' in o) && !('day' in o) && !isStateChange(o);
 }
 
 export function looksLikeSnapshot(o: unknown): o is Record<string, unknown> {
@@ -68,7 +73,7 @@ export function looksLikeSnapshot(o: unknown): o is Record<string, unknown> {
 }
 
 export function looksLikeAlert(o: unknown): o is Record<string, unknown> {
-  return isObject(o) && hasModel(o) && ('state' in o || 'message' in o || 'to' in o) && !looksLikeReport(o) && !looksLikeRow(o);
+  return isObject(o) && hasModel(o) && (isStateChange(o) || 'state' in o || 'message' in o || 'text' in o) && !looksLikeReport(o) && !looksLikeRow(o);
 }
 
 export function normalizeReport(o: Record<string, unknown>): QuotaReport {
@@ -102,7 +107,7 @@ export function normalizeAlert(o: Record<string, unknown>, now: number): QuotaAl
     to,
     state: cleanText(o.state, 40) || to || '',
     percent: num(o.percent, null),
-    message: cleanText(o.message, MAX_MESSAGE),
+    message: cleanText(o.message ?? o.text, MAX_MESSAGE),
     time: time ?? now,
   };
 }

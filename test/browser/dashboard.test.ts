@@ -312,9 +312,8 @@ async () => {
     assert.doesNotMatch(nr.logs(), /\[error\] \[(usage-fetch|quota-check|llm-dashboard-feed|quota-board|ui_chart|ui_table):/, 'errors of the dashboard flow in the Node-RED log');
 
     // --- quota-check alerts in the feed ---------------------------------------------------------
-    await t.test('quota-check alerts reach the alerts table', { todo: 'llm-dashboard-feed classifies quota-check alerts ({model, kind, from, to, used, limit, ..., text}) as quota reports' }, async () => {
-      const alerts = await until(
-async () => {
+    await t.test('quota-check alerts reach the alerts table', async () => {
+      const alerts = await until(async () => {
         const rows = await readTable(page, widget(ID.alerts));
         return rows.length ? rows : null;
       }, 3000, 'rows in the alerts table');

@@ -325,3 +325,17 @@ test('provider snapshots come from the configured source and are normalised; a f
     setProviderSnapshotSource(null);
   }
 });
+
+test('quota-check alerts ({model, kind, from, to, used, limit, ..., text}) are alerts, not reports', () => {
+  const now = Date.UTC(2026, 10, 22, 4, 0);
+  const alert = { model: 'GLM-4-7-251222', kind: 'warn', from: 'ok', to: 'warn', used: 2_000_000, limit: 2_400_000, unit: 'tokens', percent: 83.3, channels: [3], text: 'GLM-4-7-251222 is near its allowance' };
+  const sorted = classifyInput({ payload: alert }, now);
+  assert.equal(sorted.reports, undefined, 'an alert must not overwrite the model report');
+  assert.equal(sorted.alerts?.length, 1);
+  assert.equal(sorted.alerts?.[0].state, 'warn');
+  assert.equal(sorted.alerts?.[0].message, alert.text);
+  // a report of the same model (no state change) is still a report
+  const report = classifyInput({ payload: { model: 'GLM-4-7-251222', used: 2_000_000, limit: 2_400_000, unit: 'tokens', percent: 83.3, state: 'warn', channels: [3], priority: 5 } }, now);
+  assert.equal(report.reports?.length, 1);
+  assert.equal(report.alerts, undefined);
+});
