@@ -112,7 +112,10 @@ export async function fetchUsage(opts: FetchUsageOptions): Promise<FetchUsageRes
   const client = opts.client;
   if (!client) throw new Error('no One API server configured (choose a server, or the local ledger source)');
 
-  const source: ResolvedSource = opts.source === 'auto' ? ((await client.flavour()) === 'new-api' ? 'new-api-data' : 'one-api-dashboard') : opts.source;
+  // auto: usage of all users. one-api's /api/user/dashboard only has the caller's own usage for the
+  // last 7 UTC days (grouped by the database's day, not the node's timezone), so it is never chosen
+  // automatically; its consume logs (falling back to per-model log stats) cover every user.
+  const source: ResolvedSource = opts.source === 'auto' ? ((await client.flavour()) === 'new-api' ? 'new-api-data' : 'one-api-logs') : opts.source;
   const [status, channelList] = await Promise.all([client.status(), client.listChannels()]);
   const quotaPerUnit = status && typeof status.quotaPerUnit === 'number' && status.quotaPerUnit > 0 ? status.quotaPerUnit : 500_000;
   norm.quotaPerUnit = quotaPerUnit;

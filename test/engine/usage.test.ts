@@ -162,9 +162,13 @@ test('fetchUsage picks the source by flavour and returns channels and quotaPerUn
   const now = Date.UTC(2026, 0, 11, 12);
   const window = usageWindow({ type: 'today' }, 'UTC', now);
   const oneApi = fakeClient('one-api');
+  // auto on One API: all users (consume logs, here refused, so per-model log stats), never the caller-only dashboard
   const r1 = await fetchUsage({ source: 'auto', window, client: oneApi });
-  assert.equal(r1.source, 'one-api-dashboard');
-  assert.equal(r1.rows[0].usd, 0.5);
+  assert.equal(r1.source, 'one-api-logs');
+  assert.ok(!oneApi.calls.includes('dashboard'), 'the dashboard (own usage, 7 UTC days) is not used by auto');
+  assert.deepEqual(r1.rows.map((r) => [r.model, r.quota, r.usd]), [['glm', 100, 0.1]]);
+  const dash = await fetchUsage({ source: 'one-api-dashboard', window, client: fakeClient('one-api') });
+  assert.equal(dash.rows[0].usd, 0.5);
   assert.deepEqual(r1.channels, [{ id: 1, name: 'c1', models: ['glm', 'kimi'], priority: 5, weight: 0, status: 1 }]);
   const newApi = fakeClient('new-api');
   const r2 = await fetchUsage({ source: 'auto', window, client: newApi });

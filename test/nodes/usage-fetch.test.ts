@@ -51,7 +51,7 @@ for (const flavour of FLAVOURS) {
     const [msg] = await out.wait();
     const today = dayKey(Date.now(), 'UTC');
     assert.equal(msg.topic, 'tick', 'the input message is passed on');
-    assert.equal(msg.source, flavour === 'one-api' ? 'one-api-dashboard' : 'new-api-data');
+    assert.equal(msg.source, flavour === 'one-api' ? 'one-api-logs' : 'new-api-data', 'auto reads the usage of all users');
     const glm = msg.payload.filter((r: any) => r.model.toLowerCase() === 'glm-4-7-251222');
     assert.equal(glm.reduce((s: number, r: any) => s + r.totalTokens, 0), 1100);
     assert.ok(glm.every((r: any) => r.day === today));
@@ -110,6 +110,29 @@ for (const [flavour, source] of [
     assert.match(logged(helper), /4 malformed usage rows skipped/);
   });
 }
+
+test('one-api auto: the usage of every user, not only the token owner\'s dashboard', async () => {
+  const sim = await startOneApiSimulator({
+    flavour: 'one-api',
+    accessToken: TOKEN,
+    userId: 1,
+    channels: demoChannels(),
+    users: [{ token: 'other-user-token-0000000000000000', id: 2, role: 1, username: 'alice' }],
+  });
+  try {
+    sim.addUsage({ model: 'glm-4-7-251222', promptTokens: 70, completionTokens: 30 }); // the admin
+    sim.addUsage({ model: 'glm-4-7-251222', promptTokens: 700, completionTokens: 300, userId: 2 }); // another user
+    await helper.load(mods, flow(sim.url), creds);
+    const out = collect(helper, 'out');
+    helper.getNode('uf').receive({});
+    const [msg] = await out.wait();
+    assert.deepEqual(msg.payload.map((r: any) => [r.model, r.totalTokens, r.requests]), [['glm-4-7-251222', 1100, 2]]);
+    assert.equal(msg.source, 'one-api-logs');
+  } finally {
+    await helper.unload();
+    await sim.close();
+  }
+});
 
 test('one-api log stats source covers all users; last N days window', async () => {
   const sim = sims.get('one-api')!;
