@@ -202,8 +202,28 @@ export async function mapLimit<T, R>(items: T[], limit: number, fn: (t: T, i: nu
 
 export async function applyChanges(requests: ChangeRequest[], target: ApplyTarget, opts: ApplyOptions = {}): Promise<ApplyOutcome> {
   let channels = opts.channels ?? null;
-  // The list is read once, only when a name has to be resolved.
-  if (!channels && requests.some((r) => r.ref.id === undefined)) channels = await target.list();
+  let fresh = false;
+  if (!channels && requests.some((r) => r.ref.id === undefined)) {
+    // Names need the list: read once; a failure here fails the whole message.
+    channels = await target.list();
+    fresh = true;
+  } else if (target.kind === 'gateway') {
+    // Ids only. The gateway's list gives each change its old value and catches ids that do not
+    // exist: one-api (and new-api before mid-2025) answer a PUT for an unknown id with
+    // success:true and add a stray ability row. msg.channels may be stale, so an id missing from
+    // it is looked up in a fresh list. When the list cannot be read, the writes go ahead (and
+    // fail or succeed on their own).
+    const ids = requests.filter((r) => r.ref.id !== undefined).map((r) => String(r.ref.id));
+    const known = new Set((channels ?? []).map((c) => String(c.id)));
+    if (ids.some((id) => !known.has(id))) {
+      try {
+        channels = await target.list();
+        fresh = true;
+      } catch {
+        /* unknown old values; the writes report their own errors */
+      }
+    }
+  }
 
   type Job = { channel: KnownChannel | { id: number | string; name: string }; field: ChangeField; value: number; oldHint?: number };
   const jobs: Job[] = [];
@@ -211,6 +231,16 @@ export async function applyChanges(requests: ChangeRequest[], target: ApplyTarge
   for (const req of requests) {
     if (req.field === 'status' && !isSettableStatus(req.value)) {
       failures.push({ id: req.ref.id ?? null, name: req.ref.name ?? null, field: req.field, value: req.value, error: errorInfo(statusError(req.value)) });
+      continue;
+    }
+    if (fresh && target.kind === 'gateway' && req.ref.id !== undefined && !channels?.some((c) => String(c.id) === String(req.ref.id))) {
+      failures.push({
+        id: req.ref.id,
+        name: req.ref.name ?? null,
+        field: req.field,
+        value: req.value,
+        error: { code: 'NOT_FOUND', message: `no channel with id ${JSON.stringify(req.ref.id)} on the server; nothing written` },
+      });
       continue;
     }
     const resolved = resolveRef(req.ref, channels);

@@ -229,7 +229,8 @@ const LIST: KnownChannel[] = [
 
 test('applyChanges: names and models resolve, bounded concurrency, per-item failures, order kept', async () => {
   const many = Array.from({ length: 12 }, (_, i) => ({ ref: { id: 100 + i }, field: 'priority' as const, value: 1 }));
-  const t = recordingTarget(LIST, [105]);
+  const more: KnownChannel[] = many.map((m) => ({ id: m.ref.id, name: String(m.ref.id), models: [], priority: 5, weight: 0, status: 1 }));
+  const t = recordingTarget([...LIST, ...more], [105]);
   const out = await applyChanges(
     [{ ref: { name: 'VOLC-DEEPSEEK-V3-2' }, field: 'priority', value: 7 }, { ref: { name: 'kimi-k2-thinking-251104' }, field: 'priority', value: 3 }, { ref: { name: 'ghost' }, field: 'priority', value: 1 }, ...many],
     t,
@@ -321,4 +322,32 @@ test('gateway and local targets refuse status values other than 1 and 2 instead 
   table.register('nvidia-1', 'deepseek', 5);
   await assert.rejects(localTarget(table).write({ id: 'nvidia-1/deepseek', name: 'x' }, 'status', 0, { verify: false, old: null }), /status 0 cannot be set/);
   assert.equal(table.allows('nvidia-1', 'deepseek'), true, 'the local channel stays enabled');
+});
+
+test('gateway ids: old values come from the server list; an id the server does not have is not written', async () => {
+  let lists = 0;
+  const t = recordingTarget(LIST);
+  const counting: ApplyTarget = { kind: 'gateway', list: async () => (lists++, LIST), write: t.write.bind(t) };
+  const out = await applyChanges(parseChangeRequests([{ id: 1, priority: 0 }, { id: 999, priority: 0 }, { id: 5, weight: 3 }]), counting, {});
+  assert.equal(lists, 1, 'the list is read once');
+  assert.deepEqual(t.writes, ['1.priority=0', '5.weight=3'], 'nothing is sent for id 999');
+  assert.deepEqual(out.results.map((r) => [r.id, r.field, r.old, r.new]), [
+    [1, 'priority', 7, 0],
+    [5, 'weight', 0, 3],
+  ]);
+  assert.deepEqual(out.failures.map((f) => [f.id, f.error.code]), [[999, 'NOT_FOUND']]);
+  assert.match(out.failures[0].error.message, /no channel with id 999/);
+
+  // msg.channels that knows every id: no extra read; a stale one (id missing) is refreshed
+  lists = 0;
+  await applyChanges(parseChangeRequests({ id: 1, priority: 3 }), counting, { channels: LIST });
+  assert.equal(lists, 0);
+  const stale = await applyChanges(parseChangeRequests({ id: 5, priority: 3 }), counting, { channels: [LIST[0]] });
+  assert.equal(lists, 1);
+  assert.deepEqual(stale.results.map((r) => [r.id, r.old]), [[5, 0]]);
+
+  // the list cannot be read: the write still goes ahead, with the sender's old value
+  const down: ApplyTarget = { kind: 'gateway', list: async () => Promise.reject(new Error('down')), write: t.write.bind(t) };
+  const blind = await applyChanges(parseChangeRequests({ id: 1, priority: 2, old: 7 }), down, {});
+  assert.deepEqual(blind.results.map((r) => [r.id, r.old, r.new]), [[1, 7, 2]]);
 });

@@ -164,6 +164,25 @@ test('status 0 or 3 is refused for that item (output 2 and Catch); status 1 / 2 
   assert.deepEqual(sim.writes().map((x) => x.path), ['/api/channel/2/status']);
 });
 
+for (const flavour of ['one-api', 'new-api-2025'] as SimFlavour[]) {
+  test(`${flavour}: an id the server does not have fails without a write (the server would answer success); ids get their old value`, async () => {
+    const sim = sims.get(flavour)!;
+    await helper.load(mods, flow(sim.url), creds);
+    const w = wire();
+    helper.getNode('ps').receive({ payload: [{ id: 999, priority: 0 }, { id: 3, priority: 1 }] });
+    const [ok] = await w.ok.wait();
+    assert.deepEqual([ok.payload.id, ok.payload.old, ok.payload.new], [3, 5, 1]);
+    const [failed] = await w.failed.wait();
+    assert.deepEqual([failed.payload.id, failed.payload.error.code], [999, 'NOT_FOUND']);
+    await w.caught.wait();
+    assert.deepEqual(
+      sim.writes().map((x) => x.body),
+      [{ id: 3, priority: 1 }],
+      'no PUT for id 999',
+    );
+  });
+}
+
 test('unreachable server and wrong token: per-change failure with a code, Catch error, no secret', async () => {
   const port = await freePort();
   await helper.load(mods, flow(`http://127.0.0.1:${port}`, {}, { flavour: 'one-api' }), creds);
