@@ -10,6 +10,7 @@ import type { Node, NodeAPI, NodeDef, NodeMessage } from '../shared/node-red-typ
 import { onInput } from '../shared/input';
 import { translator } from '../quota-check/i18n';
 import { DebouncedStatus } from '../shared/status';
+import { sanitizeError } from '../../engine/secrets/redact';
 import { defaultLedger } from '../../engine/ledger/usage-ledger';
 import { machineTimeZone } from '../../engine/usage/window';
 import {
@@ -105,7 +106,7 @@ export = function (RED: NodeAPI) {
           showNext();
         },
         (err: unknown) => {
-          node.error(err instanceof Error ? err : new Error(String(err)), { topic: 'reset', payload: null });
+          node.error(sanitizeError(err), { topic: 'reset', payload: null });
           showNext();
         },
       );
@@ -120,7 +121,7 @@ export = function (RED: NodeAPI) {
         catchUp,
         catchUpDelayMs,
         onTick,
-        onError: (err) => node.warn(t('errors.state', { error: err.message })),
+        onError: (err) => node.warn(t('errors.state', { error: sanitizeError(err).message })),
       });
     } catch (err) {
       configError = err as Error;
