@@ -10,6 +10,9 @@ test('redactText removes known secrets and bearer tokens', () => {
   assert.ok(!out.includes('abc123secret'));
   assert.ok(!out.includes('zzzzzzzzzzzz'));
   assert.ok(!out.includes('sk-ABCDEFGH12345'));
+  const url = redactText('connect ECONNREFUSED redis://:hunter2pass@127.0.0.1:6379 and https://admin:pw123456@gw.local/api', []);
+  assert.ok(!url.includes('hunter2pass') && !url.includes('pw123456'), url);
+  assert.match(url, /redis:\/\/:\[redacted\]@127\.0\.0\.1:6379/);
 });
 
 test('sanitizeError drops axios config, headers and response bodies', () => {
