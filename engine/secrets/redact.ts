@@ -20,7 +20,7 @@ export function redactText(text: string, secrets: Array<string | undefined | nul
   // Bearer tokens and sk- style keys that we were not told about.
   out = out.replace(/(Bearer\s+)[A-Za-z0-9._~+/=-]{8,}/gi, `$1${REDACTED}`);
   out = out.replace(/\bsk-[A-Za-z0-9_-]{8,}/g, REDACTED);
-  // Passwords inside URLs (redis://:password@host, https://user:password@host).
+  // Passwords inside URLs (Redis URLs with a password, basic-auth URLs).
   out = out.replace(/\b([a-z][a-z0-9+.-]*:\/\/)([^:@/\s]*):([^@/\s]+)@/gi, `$1$2:${REDACTED}@`);
   return out;
 }
