@@ -20,9 +20,10 @@
  *    not a job bottleneck admitted a moment earlier (checked again when it starts);
  *  - capacity events, so queued requests are retried as soon as a slot frees.
  *
- * Every limiter is built by `createLimiter(options)` from a plain bottleneck
- * options object; that is the one place to change for another datastore (e.g.
- * bottleneck's `datastore: 'ioredis'` clustering).
+ * Every local limiter is built by `createLimiter(options)` from a plain
+ * bottleneck options object. Accounts shared by several Node-RED instances use
+ * ClusteredAccountLimiter (engine/shared-store), a subclass with the same
+ * contract on bottleneck's `ioredis` datastore.
  */
 import Bottleneck from 'bottleneck';
 import { FastBottleneck, type LimiterOptions } from './fast-bottleneck';
@@ -163,10 +164,10 @@ export class AccountLimiter {
   /** the bottleneck limiter for tokens per window, when tpm is set */
   readonly tokens: Bottleneck | null;
 
-  private stopped = false;
+  protected stopped = false;
   private _pausedUntil = 0;
   private pauseTimer: NodeJS.Timeout | null = null;
-  private inFlight = 0;
+  protected inFlight = 0;
   /** started requests, oldest first (until their units returned, or for counts) */
   private window: WindowEntry[] = [];
   private windowTimer: NodeJS.Timeout | null = null;
@@ -369,7 +370,7 @@ export class AccountLimiter {
 
   // --- internals -------------------------------------------------------------
 
-  private emitCapacity(): void {
+  protected emitCapacity(): void {
     for (const l of this.listeners) {
       try {
         l();
@@ -379,7 +380,7 @@ export class AccountLimiter {
     }
   }
 
-  private sleepHold(ms: number): Promise<void> {
+  protected sleepHold(ms: number): Promise<void> {
     return new Promise((resolve) => {
       const t = setTimeout(() => {
         this.holdTimers.delete(t);

@@ -14,6 +14,7 @@ import CircuitBreaker from 'opossum';
 import type Bottleneck from 'bottleneck';
 import { LlmError, classifyException } from '../errors/classify';
 import { AccountLimiter, type AccountLimits, type LimiterOptions, type RunControl } from '../limits/account-limiter';
+import type { ClusteredAccountLimiter, ClusterSettings, ClusterState } from '../shared-store/clustered-account-limiter';
 import type { BreakerState, ProviderSnapshot } from '../routing/types';
 import { redactText } from '../secrets/redact';
 import { createHttpClient, isNotSent, normalizeBaseUrl, sendChatCompletion, type ChatCompletion, type HttpClient, type SendFn } from './transport';
@@ -25,6 +26,10 @@ export interface ModelSpec {
   upstream?: string;
   /** context window in tokens, when known */
   contextWindow?: number;
+  /** price of prompt (input) tokens, USD per 1M tokens, when known */
+  priceIn?: number;
+  /** price of completion (output) tokens, USD per 1M tokens, when known */
+  priceOut?: number;
 }
 
 export interface BreakerSettings {
@@ -66,8 +71,16 @@ export interface ProviderAccountConfig {
   timeoutMs?: number;
   breaker?: BreakerSettings;
   healthProbe?: HealthProbeSettings | null;
-  /** shared store for several Node-RED instances (kept here; wired by the clustering layer) */
+  /**
+   * Shared store for several Node-RED instances: with a Redis URL the account's
+   * limits (requests/tokens per window, concurrency, 429 pauses) are shared by
+   * every instance using the same account id (ClusteredAccountLimiter).
+   */
   redisUrl?: string;
+  /** Share of the account this instance uses while Redis is unreachable (0 < share <= 1; default 1/instances seen, else 1). */
+  fallbackShare?: number | null;
+  /** Tuning of the shared limits (tests, time-scaled setups). */
+  sharedStore?: Omit<ClusterSettings, 'redis' | 'accountId' | 'fallbackShare'>;
   /** extra headers for every request */
   headers?: Record<string, string>;
   /** how long a concurrency slot stays taken after a request was aborted (default 20 ms) */
@@ -100,7 +113,9 @@ export interface AttemptOptions {
 export type AccountEvent =
   | { type: 'capacity'; account: ProviderAccount }
   | { type: 'breaker'; account: ProviderAccount; model: string; state: BreakerState }
-  | { type: 'health'; account: ProviderAccount; healthy: boolean };
+  | { type: 'health'; account: ProviderAccount; healthy: boolean }
+  /** shared limits: joined Redis, or using local limits while it is unreachable */
+  | { type: 'shared'; account: ProviderAccount; state: 'connected' | 'local-fallback' };
 
 type Listener = (e: AccountEvent) => void;
 
@@ -130,6 +145,8 @@ export class ProviderAccount {
   readonly timeoutMs: number;
   readonly redisUrl: string | undefined;
   readonly limiter: AccountLimiter;
+  /** the shared limiter, when the account has a Redis URL */
+  private readonly clustered: ClusteredAccountLimiter | null = null;
 
   private readonly apiKey: string;
   private readonly http: HttpClient;
@@ -179,9 +196,34 @@ export class ProviderAccount {
       const spec: ModelSpec = { name };
       if (typeof m.upstream === 'string' && m.upstream.trim() !== '') spec.upstream = m.upstream.trim();
       if (typeof m.contextWindow === 'number' && Number.isFinite(m.contextWindow) && m.contextWindow > 0) spec.contextWindow = Math.floor(m.contextWindow);
+      for (const k of ['priceIn', 'priceOut'] as const) {
+        const v = m[k];
+        if (v === undefined || v === null) continue;
+        if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new Error(`provider "${this.name}": model "${name}": ${k} must be a number >= 0 (USD per 1M tokens)`);
+        spec[k] = v;
+      }
       this.listed.push(spec);
     }
-    this.limiter = new AccountLimiter({ limits: cfg.limits ?? {}, id: `llm-router:${this.id}`, create: cfg.createLimiter });
+    if (this.redisUrl) {
+      // Loaded only for shared accounts: the local path does not load the Redis client.
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const { ClusteredAccountLimiter: Clustered } = require('../shared-store/clustered-account-limiter') as typeof import('../shared-store/clustered-account-limiter');
+      const limiter = new Clustered({
+        limits: cfg.limits ?? {},
+        cluster: {
+          jobExpirationMs: 2 * this.timeoutMs + 10_000,
+          ...cfg.sharedStore,
+          redis: this.redisUrl,
+          accountId: this.id,
+          fallbackShare: cfg.fallbackShare,
+        },
+      });
+      this.clustered = limiter;
+      limiter.onState((state) => {
+        if (state === 'connected' || state === 'local-fallback') this.emit({ type: 'shared', account: this, state });
+      });
+      this.limiter = limiter;
+    } else this.limiter = new AccountLimiter({ limits: cfg.limits ?? {}, id: `llm-router:${this.id}`, create: cfg.createLimiter });
     this.limiter.onCapacity(() => this.emit({ type: 'capacity', account: this }));
     // A connection still being set up when a 429 pauses the account sends nothing.
     this.http = createHttpClient({
@@ -202,6 +244,16 @@ export class ProviderAccount {
 
   get closed(): boolean {
     return this._closed;
+  }
+
+  /** Shared limits: null without a Redis URL, else 'connecting' | 'connected' | 'local-fallback' | 'stopped'. */
+  get sharedState(): ClusterState | null {
+    return this.clustered ? this.clustered.state : null;
+  }
+
+  /** The shared limiter (Redis), when the account has a Redis URL. */
+  get sharedLimiter(): ClusteredAccountLimiter | null {
+    return this.clustered;
   }
 
   get healthy(): boolean | null {
@@ -370,7 +422,7 @@ export class ProviderAccount {
       queued: this.waitingCount,
       breakers,
       healthy: this.probe ? this._healthy : null,
-      shared: null,
+      shared: this.clustered ? (this.clustered.state === 'connected' ? 'connected' : 'local-fallback') : null,
       successRate: n > 0 ? ok / n : null,
       p50LatencyMs: p50 === null ? null : Math.round(p50 * 100) / 100,
     };

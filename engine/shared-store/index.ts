@@ -3,6 +3,7 @@
  */
 export {
   rateLimitOptions,
+  tokenBucketOptions,
   scaleLimits,
   clusteredLimiterOptions,
   redisClientOptions,
@@ -28,3 +29,10 @@ export {
   type SharedJobOptions,
   type SharedLimiterCounts,
 } from './shared-limiter';
+export {
+  ClusteredAccountLimiter,
+  type ClusterSettings,
+  type ClusterState,
+  type ClusteredAccountLimiterOptions,
+} from './clustered-account-limiter';
+export { useSharedLedger, sharedLedgerUrl } from './shared-ledger';

@@ -156,3 +156,24 @@ export function clusteredLimiterOptions(p: ClusteredLimiterParams): LimiterOptio
   }
   return out;
 }
+
+/**
+ * A token bucket for tokens per window (weights are tokens) that never lets more
+ * than `tpm` tokens start in any sliding window: a quarter of the window's
+ * allowance as burst (the largest single request it admits), the rest refilled
+ * evenly (so burst + refills within any window <= tpm).
+ */
+export function tokenBucketOptions(tpm: number, windowMs = 60_000): LimiterOptions {
+  const t = Math.max(1, Math.floor(tpm));
+  const burst = Math.max(1, Math.floor(t * 0.25));
+  const interval = Math.max(10, Math.floor(windowMs / 240));
+  const points = Math.floor(windowMs / interval) + 1; // refills inside a closed window
+  const amount = Math.max(1, Math.floor((t - burst) / points));
+  return {
+    reservoir: burst,
+    reservoirIncreaseInterval: interval,
+    reservoirIncreaseAmount: amount,
+    reservoirIncreaseMaximum: burst,
+    heartbeatInterval: Math.max(5, Math.min(250, Math.floor(interval / 2))),
+  };
+}
