@@ -23,6 +23,8 @@ export interface LlmProviderDef extends NodeDef {
   /** seconds */
   breakerReset?: number | string;
   redisUrl?: string;
+  /** % of the account this instance uses while the shared store is unreachable (empty = 100 / instances seen) */
+  localShare?: number | string;
 }
 
 /** A positive number, or null for empty/0 ("unlimited"); NaN for garbage. */
@@ -47,12 +49,19 @@ function readModels(raw: unknown): ModelSpec[] {
     const cw = optNumber(r.contextWindow);
     if (Number.isNaN(cw)) throw new Error(`model "${name}": context window must be a number of tokens`);
     if (cw !== null) spec.contextWindow = Math.floor(cw);
+    for (const k of ['priceIn', 'priceOut'] as const) {
+      const v = r[k];
+      if (v === undefined || v === null || v === '') continue;
+      const n = Number(v);
+      if (!Number.isFinite(n) || n < 0) throw new Error(`model "${name}": ${k === 'priceIn' ? 'input' : 'output'} price must be a number >= 0 (USD per 1M tokens)`);
+      spec[k] = n;
+    }
     return spec;
   });
 }
 
 /** Builds the engine config from the node's settings; throws with a clear message. */
-export function accountConfig(def: LlmProviderDef, apiKey: string): ProviderAccountConfig {
+export function accountConfig(def: LlmProviderDef, apiKey: string, redisPassword = ''): ProviderAccountConfig {
   const num = (v: unknown, what: string): number | null => {
     const n = optNumber(v);
     if (Number.isNaN(n)) throw new Error(`${what} must be a number >= 0 (0 or empty = unlimited)`);
@@ -87,8 +96,24 @@ export function accountConfig(def: LlmProviderDef, apiKey: string): ProviderAcco
       ...(typeof def.probeModel === 'string' && def.probeModel.trim() ? { model: def.probeModel.trim() } : {}),
     };
   }
-  // Kept with the account; the shared-store layer uses it.
-  if (typeof def.redisUrl === 'string' && def.redisUrl.trim()) cfg.redisUrl = def.redisUrl.trim();
+  // Limits (and the usage ledger) shared with other Node-RED instances through Redis.
+  if (typeof def.redisUrl === 'string' && def.redisUrl.trim()) {
+    const url = def.redisUrl.trim();
+    if (!/^rediss?:\/\/\S+$/i.test(url)) throw new Error('the shared store must be a redis:// or rediss:// URL');
+    let full = url;
+    if (redisPassword) {
+      // The password lives in the credentials, not in the flow.
+      const u = new URL(url);
+      u.password = encodeURIComponent(redisPassword);
+      full = u.toString();
+    }
+    cfg.redisUrl = full;
+    if (def.localShare !== undefined && def.localShare !== null && def.localShare !== '') {
+      const pct = Number(def.localShare);
+      if (!Number.isFinite(pct) || pct <= 0 || pct > 100) throw new Error('the local share must be a percentage between 1 and 100 (empty: 100 / instances)');
+      cfg.fallbackShare = pct / 100;
+    }
+  }
   return cfg;
 }
 
