@@ -24,9 +24,17 @@
  * queued runs with code 'closed'.
  *
  * Extension points (hooks): `lookup` before any candidate (response cache),
- * `order` (candidate-ordering strategies), `onAttempt` / `onSuccess` (metrics,
- * cache store), and a per-request `send` (streaming: resolve at the first byte and
- * keep the slot with `control.keepSlotUntil`; failover only happens before that).
+ * `order` (candidate-ordering strategies; may reject the request with a
+ * PlanRejection, e.g. a budget), `beforeAttempt` / `onAttempt` / `onSuccess`
+ * (metrics, cache store), and a per-request `send` (streaming: resolve at the
+ * first byte and keep the slot with `control.keepSlotUntil`; failover only
+ * happens before that). A response carrying DEFERRED_COMPLETION (a stream) is
+ * settled at once; its usage is recorded and `onSuccess` runs when that promise
+ * resolves (the end of the stream), and `ExecSuccess.finalized` says when.
+ *
+ * Cost: when the answering candidate has a price (the route entry's
+ * priceIn/priceOut, else the account's model spec), `usd` is computed from the
+ * usage and recorded in the ledger with it.
  */
 import { localPriorities as defaultPriorities, type LocalPriorityTable } from '../ledger/local-priorities';
 import { defaultLedger, type UsageLedger } from '../ledger/usage-ledger';
@@ -35,6 +43,7 @@ import type { ProviderAccount, SkipReason } from '../providers/account';
 import { providerRegistry, type ProviderRegistry } from '../providers/registry';
 import { completionText, type ChatCompletion, type SendFn } from '../providers/transport';
 import type { RouteCandidate } from '../routing/types';
+import { costOf, isKnownPrice, type Price } from '../costs/pricing';
 import { estimatePromptTokens, requestedCompletionTokens } from './request';
 import { WaitQueue } from './wait-queue';
 
@@ -59,6 +68,31 @@ export interface Usage {
   totalTokens: number;
 }
 
+/**
+ * A response that finishes later (a stream) carries a promise under this key:
+ * it resolves when the response is over, with its real usage.
+ */
+export const DEFERRED_COMPLETION: unique symbol = Symbol.for('llm-router.deferredCompletion') as never;
+
+export interface DeferredCompletion {
+  /** the response ended normally */
+  ok: boolean;
+  usage: Usage | null;
+  /** why not, when !ok */
+  error?: string;
+}
+
+/** Thrown by an `order` hook to fail the request with a code (e.g. every candidate is over budget). */
+export class PlanRejection extends Error {
+  constructor(
+    readonly code: FailureCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'PlanRejection';
+  }
+}
+
 export interface ExecSuccess<R = ChatCompletion> {
   ok: true;
   response: R;
@@ -75,7 +109,16 @@ export interface ExecSuccess<R = ChatCompletion> {
   /** time spent waiting in the queue */
   queuedMs: number;
   usage: Usage | null;
+  /** USD cost of this answer when the candidate's price is known, else null (0 for a cache hit) */
+  usd: number | null;
   cached: boolean;
+  /**
+   * For a response that finishes later (a stream): resolves once it is over,
+   * with the final usage and cost recorded (and `stream` set).
+   */
+  finalized?: Promise<ExecSuccess<R>>;
+  /** how a deferred response (a stream) ended */
+  stream?: { ok: boolean; error?: string };
 }
 
 export type FailureCode =
@@ -86,6 +129,7 @@ export type FailureCode =
   | 'queue_full'
   | 'queue_timeout'
   | 'deadline_exceeded'
+  | 'budget_exhausted'
   | 'closed'
   | 'internal';
 
@@ -135,11 +179,17 @@ export interface ResolvedCandidate {
 export interface ExecutorHooks<R = ChatCompletion> {
   /** Before any candidate: an answer (e.g. from a response cache) ends the request without a call. */
   lookup?(req: ExecRequest<R>): ExecSuccess<R> | undefined | Promise<ExecSuccess<R> | undefined>;
-  /** Reorders (or filters) the resolved candidates of a request. */
+  /**
+   * Reorders (or filters) the resolved candidates of a request (called for every
+   * request, also with one candidate). Throw a PlanRejection to fail the request
+   * with its code; an empty list fails it with 'no_candidates'.
+   */
   order?(candidates: ResolvedCandidate[], req: ExecRequest<R>): ResolvedCandidate[];
+  /** An attempt on `candidate` is about to be made (it may still be skipped: see onAttempt). */
+  beforeAttempt?(candidate: ResolvedCandidate, req: ExecRequest<R>): void;
   /** Every attempt and skip, as it happens. */
   onAttempt?(record: AttemptRecord, candidate: ResolvedCandidate, req: ExecRequest<R>): void;
-  /** A request succeeded (not called for lookup hits). */
+  /** A request succeeded (not called for lookup hits; for a stream: when it is over). */
   onSuccess?(outcome: ExecSuccess<R>, req: ExecRequest<R>): void;
   /** The assistant text of a response (default: choices[0].message.content). */
   text?(response: R): string;
@@ -175,6 +225,8 @@ export interface ExecutorOptions<R = ChatCompletion> {
   priorities?: LocalPriorityTable | null;
   /** usage ledger (default: the process-wide one); null = do not record */
   ledger?: UsageLedger | null;
+  /** price of a candidate (default: the route entry's priceIn/priceOut, else the account's model spec) */
+  priceOf?: (candidate: ResolvedCandidate) => Price | undefined;
   hooks?: ExecutorHooks<R>;
   /** random source for jitter (tests) */
   random?: () => number;
@@ -203,7 +255,22 @@ const FRIENDLY: Partial<Record<FailureCode, string>> = {
   deadline_exceeded: 'The request took too long. Please try again.',
   closed: 'The request was cancelled because the flow was stopped or redeployed.',
   no_candidates: 'No model is configured for this request.',
+  budget_exhausted: 'The usage budget for AI requests is used up for now. Please try again later.',
 };
+
+function num(v: unknown): number | undefined {
+  return typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : undefined;
+}
+
+/** The price of a candidate: its route entry's priceIn/priceOut, else its account's model spec (USD per 1M tokens). */
+export function candidatePrice(c: ResolvedCandidate): Price | undefined {
+  const r = c.route as RouteCandidate & { priceIn?: unknown; priceOut?: unknown };
+  const spec = c.account.modelSpec(c.model) as ({ priceIn?: unknown; priceOut?: unknown } & object) | undefined;
+  const inPerM = num(r.priceIn) ?? num(spec?.priceIn);
+  const outPerM = num(r.priceOut) ?? num(spec?.priceOut);
+  const p = { inPerM, outPerM };
+  return isKnownPrice(p) ? p : undefined;
+}
 
 /** Skip reasons after which the candidate may become usable while the request waits. */
 const WAITABLE: ReadonlySet<string> = new Set<SkipReason>(['capacity', 'paused', 'breaker_open', 'unhealthy', 'tokens']);
@@ -279,6 +346,7 @@ export class FallbackExecutor<R = ChatCompletion> {
   private readonly priorities: LocalPriorityTable | null;
   private readonly ledger: UsageLedger | null;
   private readonly hooks: ExecutorHooks<R>;
+  private readonly priceOf: (c: ResolvedCandidate) => Price | undefined;
   private readonly random: () => number;
   private readonly queue = new WaitQueue<Run<R>>();
   private readonly runs = new Set<Run<R>>();
@@ -318,6 +386,7 @@ export class FallbackExecutor<R = ChatCompletion> {
     this.priorities = options.priorities === null ? null : (options.priorities ?? defaultPriorities);
     this.ledger = options.ledger === null ? null : (options.ledger ?? defaultLedger);
     this.hooks = options.hooks ?? {};
+    this.priceOf = options.priceOf ?? candidatePrice;
     this.random = options.random ?? Math.random;
     this.unsubscribe = this.registry.onEvent((e) => {
       if (this.queue.size > 0 && (e.type === 'capacity' || e.type === 'registered')) this.scheduleWake();
@@ -398,8 +467,9 @@ export class FallbackExecutor<R = ChatCompletion> {
     let unresolved: RouteCandidate[];
     try {
       ({ candidates: resolved, unresolved } = this.resolve(Array.isArray(req.route) ? req.route : []));
-      if (this.hooks.order && resolved.length > 1) resolved = this.hooks.order(resolved, req) ?? resolved;
+      if (this.hooks.order && resolved.length > 0) resolved = this.hooks.order(resolved, req) ?? resolved;
     } catch (e) {
+      if (e instanceof PlanRejection) return Promise.resolve(this.failure(null, e.code, e.message, [], t0));
       return Promise.resolve(this.failure(null, 'internal', `ordering candidates failed: ${(e as Error)?.message ?? e}`, [], t0));
     }
     const attempts: AttemptRecord[] = unresolved.map((u) => ({
@@ -512,6 +582,13 @@ export class FallbackExecutor<R = ChatCompletion> {
           }
           if (this.started(run) >= this.o.maxAttempts) break;
           const tokens = account.limiter.tokens ? this.tokenEstimate(run) : undefined;
+          if (this.hooks.beforeAttempt) {
+            try {
+              this.hooks.beforeAttempt(cs.c, run.req);
+            } catch {
+              /* hooks must not break the request */
+            }
+          }
           const res = await account.attempt<R>(
             model,
             { body: run.req.body, signal: run.ac.signal, timeoutMs: run.req.timeoutMs ?? this.o.timeoutMs, tokens },
@@ -651,7 +728,8 @@ export class FallbackExecutor<R = ChatCompletion> {
 
   private succeed(run: Run<R>, cs: CandState, response: R, latencyMs: number): void {
     this.record(run, cs, { outcome: 'ok', latencyMs: Math.round(latencyMs * 100) / 100 });
-    const usage = toUsage(response);
+    const later = response && typeof response === 'object' ? (response as { [DEFERRED_COMPLETION]?: Promise<DeferredCompletion> })[DEFERRED_COMPLETION] : undefined;
+    const usage = later ? null : toUsage(response);
     let text: string;
     try {
       text = this.hooks.text ? this.hooks.text(response) : completionText(response as unknown as ChatCompletion);
@@ -659,6 +737,12 @@ export class FallbackExecutor<R = ChatCompletion> {
       text = '';
     }
     const { account, model } = cs.c;
+    let price: Price | undefined;
+    try {
+      price = this.priceOf(cs.c);
+    } catch {
+      price = undefined;
+    }
     const out: ExecSuccess<R> = {
       ok: true,
       response,
@@ -671,29 +755,43 @@ export class FallbackExecutor<R = ChatCompletion> {
       latencyMs: Math.round((performance.now() - run.t0) * 100) / 100,
       queuedMs: Math.round(run.queuedMs),
       usage,
+      usd: usage && price ? costOf(usage, price) : null,
       cached: false,
     };
-    if (this.ledger) {
-      this.ledger
-        .record({
-          provider: account.name,
-          model,
-          promptTokens: usage?.promptTokens ?? 0,
-          completionTokens: usage?.completionTokens ?? 0,
-          totalTokens: usage?.totalTokens ?? 0,
-        })
-        .catch(() => undefined);
-    }
     this._stats.succeeded++;
     this._stats.emergency = false;
     this._stats.lastSuccess = { provider: account.name, model, latencyMs: out.latencyMs, at: Date.now() };
-    if (this.hooks.onSuccess) {
-      try {
-        this.hooks.onSuccess(out, run.req);
-      } catch {
-        /* hooks must not break the request */
+    const finish = (o: ExecSuccess<R>): void => {
+      if (this.ledger) {
+        this.ledger
+          .record({
+            provider: account.name,
+            model,
+            promptTokens: o.usage?.promptTokens ?? 0,
+            completionTokens: o.usage?.completionTokens ?? 0,
+            totalTokens: o.usage?.totalTokens ?? 0,
+            ...(o.usd !== null ? { usd: o.usd } : {}),
+          })
+          .catch(() => undefined);
       }
-    }
+      if (this.hooks.onSuccess) {
+        try {
+          this.hooks.onSuccess(o, run.req);
+        } catch {
+          /* hooks must not break the request */
+        }
+      }
+    };
+    if (later) {
+      out.finalized = Promise.resolve(later)
+        .catch((e: unknown): DeferredCompletion => ({ ok: false, usage: null, error: String((e as Error)?.message ?? e) }))
+        .then((d) => {
+          const u = d && d.usage ? d.usage : null;
+          const fin: ExecSuccess<R> = { ...out, usage: u, usd: u && price ? costOf(u, price) : null, stream: { ok: !!d?.ok, ...(d?.error ? { error: d.error } : {}) } };
+          finish(fin);
+          return fin;
+        });
+    } else finish(out);
     this.settle(run, out);
   }
 

@@ -2,6 +2,10 @@
 export {
   FallbackExecutor,
   DEFAULT_FRIENDLY_MESSAGE,
+  DEFERRED_COMPLETION,
+  PlanRejection,
+  candidatePrice,
+  type DeferredCompletion,
   type AttemptRecord,
   type ExecFailure,
   type ExecOutcome,
@@ -22,5 +26,8 @@ export {
   readRoute,
   readPriority,
   type ChatRequest,
+  type RouteEntry,
 } from './request';
 export { WaitQueue } from './wait-queue';
+export { ChatStream, streamingSend, isChatStream, completionToChunks, type ChatCompletionChunk, type StreamSummary, type StreamSendOptions } from './stream';
+export { openAiError, type OpenAiErrorBody } from './openai';

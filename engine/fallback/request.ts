@@ -93,19 +93,44 @@ export function requestedCompletionTokens(body: Record<string, unknown>): number
   return typeof v === 'number' && v > 0 ? v : undefined;
 }
 
+/** A candidate with the optional routing hints a route entry may carry. */
+export interface RouteEntry extends RouteCandidate {
+  /** weighted-round-robin weight (default 1; 0 = only as a fallback) */
+  weight?: number;
+  /** USD per 1M prompt tokens (overrides the provider's price for this model) */
+  priceIn?: number;
+  /** USD per 1M completion tokens */
+  priceOut?: number;
+}
+
+function optNumber(r: Record<string, unknown>, k: string, where: string): number | undefined {
+  const v = r[k];
+  if (v === undefined || v === null || v === '') return undefined;
+  const n = typeof v === 'string' ? Number(v) : v;
+  if (typeof n !== 'number' || !Number.isFinite(n) || n < 0) throw new RequestInputError(`${where}.${k} must be a number >= 0`);
+  return n;
+}
+
 /**
  * Reads a candidate list (msg.route or a configured chain): an array of
- * {provider, model}. Throws RequestInputError on a wrong shape.
+ * {provider, model, weight?, priceIn?, priceOut?}. Throws RequestInputError on a wrong shape.
  */
-export function readRoute(route: unknown, where = 'msg.route'): RouteCandidate[] {
+export function readRoute(route: unknown, where = 'msg.route'): RouteEntry[] {
   if (!Array.isArray(route)) throw new RequestInputError(`${where} is ${kind(route)}: expected an array of {provider, model}`);
-  const out: RouteCandidate[] = [];
+  const out: RouteEntry[] = [];
   route.forEach((c: unknown, i) => {
     const r = (c && typeof c === 'object' ? c : null) as Record<string, unknown> | null;
     const provider = r && typeof r.provider === 'string' ? r.provider.trim() : '';
     const model = r && typeof r.model === 'string' ? r.model.trim() : '';
-    if (!provider || !model) throw new RequestInputError(`${where}[${i}] needs a provider (llm-provider id or name) and a model`);
-    out.push({ provider, model });
+    if (!r || !provider || !model) throw new RequestInputError(`${where}[${i}] needs a provider (llm-provider id or name) and a model`);
+    const e: RouteEntry = { provider, model };
+    const w = optNumber(r, 'weight', `${where}[${i}]`);
+    if (w !== undefined) e.weight = w;
+    const pin = optNumber(r, 'priceIn', `${where}[${i}]`);
+    const pout = optNumber(r, 'priceOut', `${where}[${i}]`);
+    if (pin !== undefined) e.priceIn = pin;
+    if (pout !== undefined) e.priceOut = pout;
+    out.push(e);
   });
   return out;
 }

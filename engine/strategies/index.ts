@@ -4,3 +4,4 @@ export * from './wrr';
 export * from './affinity';
 export * from './order';
 export * from './planner';
+export * from './executor-planning';

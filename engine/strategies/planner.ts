@@ -134,6 +134,11 @@ export class CandidatePlanner {
     return this.strategy;
   }
 
+  /** Live-metric rules are configured. */
+  get hasRules(): boolean {
+    return this.rules !== undefined && (this.rules.maxErrorRate !== undefined || this.rules.maxP99Ms !== undefined);
+  }
+
   setStrategy(s: Strategy): void {
     if (!isStrategy(s)) throw new Error(`unknown strategy "${String(s)}" (one of ${STRATEGIES.join(', ')})`);
     this.strategy = s;

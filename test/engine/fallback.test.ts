@@ -296,7 +296,7 @@ test('hooks: lookup answers without a call, order reorders, onAttempt sees every
     hooks: {
       lookup: (req) =>
         req.meta?.cached
-          ? { ok: true, response: completion('from cache') as unknown as ChatCompletion, text: 'from cache', provider: 'cache', providerId: '', model: 'm', upstreamModel: 'm', attempts: [], latencyMs: 0, queuedMs: 0, usage: null, cached: true }
+          ? { ok: true, response: completion('from cache') as unknown as ChatCompletion, text: 'from cache', provider: 'cache', providerId: '', model: 'm', upstreamModel: 'm', attempts: [], latencyMs: 0, queuedMs: 0, usage: null, usd: 0, cached: true }
           : undefined,
       order: (c) => [...c].reverse(),
       onAttempt: (r) => seen.push(`${r.provider}:${r.outcome}`),
