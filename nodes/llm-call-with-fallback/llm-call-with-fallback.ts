@@ -175,7 +175,10 @@ export = function (RED: NodeAPI): void {
     const suffix = (): string => {
       let s = tag ? ` · ${tag}` : '';
       if (cache) s += ` · ${RED._('llm-call-with-fallback.status.cache', { hits: cacheHits })}`;
-      if (budgetLevel === 'exhausted') s += ` · ${RED._('llm-call-with-fallback.status.budget')}`;
+      const b = planner.budget?.status();
+      if (b && b.dailyLimitUsd !== null && b.dailyLimitUsd > 0) {
+        s += ` · ${RED._('llm-call-with-fallback.status.budget', { pct: Math.min(999, Math.round((b.dailySpentUsd / b.dailyLimitUsd) * 100)) })}`;
+      }
       if (streams.size > 0) s += ` · ${RED._('llm-call-with-fallback.status.streams', { n: streams.size })}`;
       return s;
     };
