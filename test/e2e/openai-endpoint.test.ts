@@ -18,7 +18,8 @@ let red: NodeRedInstance;
 let client: OpenAI;
 
 before(async () => {
-  sim = await startProviderSimulator({ accounts: endpointAccounts(), seed: 3 });
+  // Hunyuan streams a chunk every 15 ms, so buffering anywhere would show
+  sim = await startProviderSimulator({ accounts: endpointAccounts({ hunyuan: { chunkDelayMs: 15 } }), seed: 3 });
   const { flows, credentials } = endpointFlow(sim.url);
   red = await startNodeRed({ flows, credentials, withDashboard: false });
   client = new OpenAI({ baseURL: `${red.url}/v1`, apiKey: 'sk-client-side-not-checked', maxRetries: 0, timeout: 20_000 });
@@ -58,8 +59,10 @@ test('a streamed completion arrives as chat.completion.chunk events, with usage 
   let chunks = 0;
   let usage: OpenAI.CompletionUsage | null | undefined;
   let finish: string | null = null;
+  const arrivals: number[] = [];
   for await (const chunk of stream) {
     assert.equal(chunk.object, 'chat.completion.chunk');
+    arrivals.push(performance.now());
     chunks++;
     const c = chunk.choices[0];
     if (c?.delta?.content) text += c.delta.content;
@@ -70,6 +73,9 @@ test('a streamed completion arrives as chat.completion.chunk events, with usage 
   assert.ok(chunks >= 5, `${chunks} chunks`);
   assert.equal(finish, 'stop');
   assert.ok(usage && usage.total_tokens > 0, 'the final usage chunk reaches a client that asked for it');
+  // chunks reach the client as the upstream sends them (15 ms apart), not all at the end
+  const spread = (arrivals.at(-1) as number) - arrivals[0];
+  assert.ok(spread >= 15 * (chunks - 3), `chunks arrived over ${spread.toFixed(0)} ms, not in one burst`);
 
   // without include_usage the client gets no chunk without choices
   const plain = await client.chat.completions.create({ model: 'auto', messages: ask('hello again'), stream: true });
