@@ -133,3 +133,21 @@ test('a free first choice never falls back to a paid candidate unless allowPaidF
   const ok = await lenient.run([lenient.FREE, lenient.PAID]);
   assert.equal(ok.ok && ok.provider, 'Paid');
 });
+
+test('without route prices, the cost comes from the llm-provider model prices', async (t) => {
+  const up = await startUpstream(answer('priced'));
+  const reg = new ProviderRegistry();
+  const acc = new ProviderAccount({ id: 'pp', name: 'Priced', baseUrl: up.url, apiKey: KEY, models: [{ name: 'm', priceIn: 2, priceOut: 8 }] });
+  reg.register(acc);
+  const ledger = new UsageLedger();
+  const ex = new FallbackExecutor({ registry: reg, priorities: null, ledger });
+  t.after(async () => {
+    await ex.close();
+    await acc.close();
+    await up.close();
+  });
+  const o = await ex.execute({ body: { messages: [{ role: 'user', content: 'hi' }] }, route: [{ provider: 'Priced', model: 'm' }] });
+  assert.equal(o.ok && o.usd, (5 * 2 + 300 * 8) / 1e6);
+  const otherCase = await ex.execute({ body: { messages: [{ role: 'user', content: 'hi' }] }, route: [{ provider: 'Priced', model: 'M' }] });
+  assert.equal(otherCase.ok && otherCase.usd, (5 * 2 + 300 * 8) / 1e6, 'model names match case-insensitively');
+});
