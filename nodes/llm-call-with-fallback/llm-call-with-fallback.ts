@@ -182,7 +182,16 @@ export = function (RED: NodeAPI): void {
       if (streams.size > 0) s += ` · ${RED._('llm-call-with-fallback.status.streams', { n: streams.size })}`;
       return s;
     };
+    // The status text is worked out at most every 100 ms, not once per message.
+    let refreshTimer: NodeJS.Timeout | null = null;
     const refresh = (): void => {
+      if (closed || refreshTimer) return;
+      refreshTimer = setTimeout(() => {
+        refreshTimer = null;
+        render();
+      }, 100);
+    };
+    const render = (): void => {
       if (closed) return;
       const s = executor.stats();
       if (s.emergency && s.lastFailure) {
@@ -280,6 +289,11 @@ export = function (RED: NodeAPI): void {
           handle.abort('the client closed the connection');
         }
       };
+      if (res.destroyed) {
+        // the client left before the first chunk: stop the upstream stream at once
+        handle.abort('the client closed the connection');
+        return { summary: await handle.consume(() => undefined), clientGone: true };
+      }
       res.once('close', onClose);
       res.statusCode = 200;
       res.setHeader('Content-Type', 'text/event-stream; charset=utf-8');
@@ -293,9 +307,14 @@ export = function (RED: NodeAPI): void {
       res.flushHeaders?.();
       const summary = await handle.consume((chunk) => {
         if (clientGone || res.writableEnded) return;
+        if (res.destroyed) {
+          onClose();
+          return;
+        }
         // the usage chunk (no choices) only for clients that asked for it, as OpenAI does
         if (!wantsUsage && chunk.usage && Array.isArray(chunk.choices) && chunk.choices.length === 0) return;
         if (!res.write(`data: ${JSON.stringify(chunk)}\n\n`)) {
+          if (res.destroyed) return undefined;
           return new Promise<void>((resolve) => {
             const go = (): void => {
               res.removeListener('drain', go);
@@ -420,7 +439,7 @@ export = function (RED: NodeAPI): void {
           ...(req.wantsStream ? { send: streamSend } : {}),
         };
         const pending = executor.execute(xreq);
-        if (executor.stats().queued > 0) refresh();
+        if (executor.queuedCount > 0) refresh();
         const out = await pending;
         if (out.ok) {
           const ok = out as ExecSuccess<Response>;
@@ -468,6 +487,8 @@ export = function (RED: NodeAPI): void {
     node.on('close', (_removed: boolean, done: () => void) => {
       closed = true;
       unsubscribe();
+      if (refreshTimer) clearTimeout(refreshTimer);
+      refreshTimer = null;
       status.clear();
       for (const s of streams) s.abort('the node was stopped or redeployed');
       executor.close().then(

@@ -12,6 +12,7 @@ import OpenAI from 'openai';
 import { startProviderSimulator, type ProviderSimulator } from '../../simulators/provider';
 import { startNodeRed, type NodeRedInstance } from '../support/nodered-instance';
 import { endpointAccounts, endpointFlow, ENDPOINT_KEYS } from '../support/endpoint-flow';
+import { waitFor } from '../support/ports';
 
 let sim: ProviderSimulator;
 let red: NodeRedInstance;
@@ -125,6 +126,31 @@ test('a stream cut after it started ends with an error event: the client sees th
   // the next request works as usual
   const ok = await client.chat.completions.create({ model: 'auto', messages: ask('hello after the cut') });
   assert.equal(ok.choices[0].message.content, '[hunyuan/hunyuan-turbos-latest] hello after the cut');
+});
+
+test('a client that goes away mid-stream stops the upstream stream; the endpoint keeps working', async () => {
+  const abortedBefore = sim.stats(ENDPOINT_KEYS.hunyuan).aborted;
+  const ac = new AbortController();
+  const stream = await client.chat.completions.create(
+    { model: 'auto', messages: ask('hello, a long answer that the client will stop reading after the first piece'), stream: true },
+    { signal: ac.signal },
+  );
+  let pieces = 0;
+  try {
+    for await (const chunk of stream) {
+      if (chunk.choices[0]?.delta?.content) {
+        pieces++;
+        ac.abort();
+      }
+    }
+  } catch {
+    /* the client reports its own abort, or ends quietly */
+  }
+  assert.ok(pieces >= 1 && pieces <= 3, `${pieces} pieces read before the abort`);
+  await waitFor(() => sim.inFlight(ENDPOINT_KEYS.hunyuan) === 0, 3000, 10, 'the upstream stream to stop');
+  assert.equal(sim.stats(ENDPOINT_KEYS.hunyuan).aborted, abortedBefore + 1, 'the upstream saw its stream end before the answer was complete');
+  const ok = await client.chat.completions.create({ model: 'auto', messages: ask('hello after the abort') });
+  assert.equal(ok.choices[0].message.content, '[hunyuan/hunyuan-turbos-latest] hello after the abort');
 });
 
 test('an invalid request is a 400 BadRequestError in OpenAI\'s error shape; nothing reaches the upstream', async () => {
