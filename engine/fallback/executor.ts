@@ -39,7 +39,7 @@
 import { localPriorities as defaultPriorities, type LocalPriorityTable } from '../ledger/local-priorities';
 import { defaultLedger, type UsageLedger } from '../ledger/usage-ledger';
 import { LlmError } from '../errors/classify';
-import type { ProviderAccount, SkipReason } from '../providers/account';
+import type { AbortLike, ProviderAccount, SkipReason } from '../providers/account';
 import { providerRegistry, type ProviderRegistry } from '../providers/registry';
 import { completionText, type ChatCompletion, type SendFn } from '../providers/transport';
 import type { RouteCandidate } from '../routing/types';
@@ -295,7 +295,7 @@ interface Run<R> {
   t0: number;
   arrived: number;
   deadline: number;
-  ac: AbortController;
+  ac: AbortHub;
   onOuterAbort: (() => void) | null;
   settled: boolean;
   resolve: (o: ExecOutcome<R>) => void;
@@ -308,6 +308,48 @@ interface Run<R> {
   started: number;
   lastError: LlmError | null;
   promptTokens: number | undefined;
+}
+
+/**
+ * What account.attempt needs of an AbortSignal (aborted, add/removeEventListener),
+ * without an AbortController per request: requests are aborted only on close or
+ * by the caller's own signal, and this costs a fraction of an EventTarget.
+ */
+class AbortHub implements AbortLike {
+  aborted = false;
+  private listeners: Array<() => void> | null = null;
+
+  get signal(): AbortHub {
+    return this;
+  }
+
+  addEventListener(_type: 'abort', listener: () => void, _options?: { once?: boolean }): void {
+    if (this.aborted) return;
+    (this.listeners ??= []).push(listener);
+  }
+
+  removeEventListener(_type: 'abort', listener: () => void): void {
+    const a = this.listeners;
+    if (!a) return;
+    const i = a.indexOf(listener);
+    if (i >= 0) a.splice(i, 1);
+  }
+
+  abort(): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    const a = this.listeners;
+    this.listeners = null;
+    if (a) {
+      for (const l of a) {
+        try {
+          l();
+        } catch {
+          /* a listener's failure must not stop the others */
+        }
+      }
+    }
+  }
 }
 
 function nonNeg(v: unknown, dflt: number): number {
@@ -395,9 +437,13 @@ export class FallbackExecutor<R = ChatCompletion> {
 
   /** Counters for status and dashboards. */
   stats(): ExecutorStats {
-    let active = 0;
-    for (const r of this.runs) if (!r.queued) active++;
-    return { ...this._stats, queued: this.queue.size, active, pending: this.runs.size };
+    // a run is queued exactly while it is in the queue
+    return { ...this._stats, queued: this.queue.size, active: this.runs.size - this.queue.size, pending: this.runs.size };
+  }
+
+  /** Requests waiting for capacity now (cheap). */
+  get queuedCount(): number {
+    return this.queue.size;
   }
 
   /** Called after every settled request (for status updates). */
@@ -495,7 +541,7 @@ export class FallbackExecutor<R = ChatCompletion> {
         t0,
         arrived: now,
         deadline: now + this.o.deadlineMs,
-        ac: new AbortController(),
+        ac: new AbortHub(),
         onOuterAbort: null,
         settled: false,
         resolve,

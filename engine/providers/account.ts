@@ -98,10 +98,18 @@ export type AttemptResult<R> =
   | { kind: 'ok'; value: R; latencyMs: number }
   | { kind: 'error'; error: LlmError; latencyMs: number };
 
+/** The parts of an AbortSignal an attempt uses (an AbortSignal, or a lighter stand-in). */
+export interface AbortLike {
+  readonly aborted: boolean;
+  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void;
+  removeEventListener(type: 'abort', listener: () => void): void;
+}
+
 export interface AttemptOptions {
   /** OpenAI request body; `model` is replaced by the mapped upstream name */
   body: Record<string, unknown>;
-  signal?: AbortSignal;
+  /** aborts the attempt (an AbortSignal or anything with the same three members) */
+  signal?: AbortSignal | AbortLike;
   /** overrides the account's timeout */
   timeoutMs?: number;
   /** estimated tokens (prompt + expected completion) for the tpm limit */

@@ -8,6 +8,7 @@ export {
   type SkipReason,
   type AttemptResult,
   type AttemptOptions,
+  type AbortLike,
   type AccountEvent,
 } from './account';
 export { ProviderRegistry, providerRegistry, type RegistryEvent } from './registry';
