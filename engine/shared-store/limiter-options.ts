@@ -17,11 +17,16 @@ export interface RateLimits {
   /** length of a "minute" in ms (60000; smaller under a time-scaled simulator) */
   minuteMs?: number;
   /**
-   * Share of the rate kept as slack against clock and network jitter (default 0.01).
-   * The refill interval is stretched by this fraction.
+   * Share of the rate kept as slack against clock and network jitter (default 0.01,
+   * and at least 100 ms per window: a request registered in the shared store reaches
+   * the provider a little later, by a delay that varies). The refill interval is
+   * stretched by this fraction.
    */
   margin?: number;
 }
+
+/** Absolute slack per rate window against the varying delay between start and arrival. */
+const MIN_SLACK_MS = 100;
 
 function positive(n: number | null | undefined): number | null {
   return typeof n === 'number' && Number.isFinite(n) && n > 0 ? n : null;
@@ -39,7 +44,7 @@ function positive(n: number | null | undefined): number | null {
  */
 export function rateLimitOptions(limits: RateLimits): LimiterOptions {
   const minuteMs = positive(limits.minuteMs) ?? 60_000;
-  const margin = typeof limits.margin === 'number' && limits.margin >= 0 ? limits.margin : 0.01;
+  const margin = typeof limits.margin === 'number' && limits.margin >= 0 ? limits.margin : Math.max(0.01, MIN_SLACK_MS / minuteMs);
   const out: LimiterOptions = {};
   const mc = positive(limits.maxConcurrent);
   if (mc !== null) out.maxConcurrent = Math.floor(mc) || 1;
