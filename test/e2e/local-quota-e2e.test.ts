@@ -12,7 +12,7 @@ import path from 'node:path';
 import { repoRoot } from '../support/paths';
 import { sleep } from '../support/ports';
 import { startNodeRed, type NodeRedInstance } from '../support/nodered-instance';
-import { watchComms, type CommsWatch, type DebugMsg } from '../support/local-quota-comms';
+import { watchComms, type CommsWatch, type DebugMsg } from '../support/comms-watch';
 import { startProviderSimulator, type ProviderSimulator } from '../../simulators/provider';
 import { demoAccounts, DEMO_KEYS } from '../../simulators/provider/demo-accounts';
 import { demoAccountFor } from '../../tools/demo';

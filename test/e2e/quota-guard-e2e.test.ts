@@ -11,11 +11,9 @@ import path from 'node:path';
 import { repoRoot } from '../support/paths';
 import { sleep, waitFor } from '../support/ports';
 import { startNodeRed, type NodeRedInstance } from '../support/nodered-instance';
+import { watchComms, type CommsWatch, type DebugMsg } from '../support/comms-watch';
 import { FLAVOURS, TOKEN } from '../support/oneapi-fixtures';
 import { startOneApiSimulator, demoChannels, DEMO_BASELINE_PRIORITIES, type OneApiSimulator } from '../../simulators/oneapi';
-
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const WebSocket = require(require.resolve('ws', { paths: [path.join(repoRoot, 'node_modules', 'node-red')] }));
 
 const EXAMPLE = path.join(repoRoot, 'examples', '01 Quota guard (One API).json');
 const example: any[] = JSON.parse(fs.readFileSync(EXAMPLE, 'utf8'));
@@ -23,16 +21,8 @@ const byName = (type: string, name?: string) => example.find((n) => n.type === t
 const POLL = byName('inject', 'every 5 min').id as string;
 const RESET = byName('inject', 'reset now').id as string;
 
-interface DebugMsg {
-  id: string;
-  name: string;
-  msg: any;
-}
-
 let red: NodeRedInstance;
-let ws: any;
-let wsText = '';
-const debug: DebugMsg[] = [];
+let comms: CommsWatch;
 
 /** The example with the server pointed at `url`, the poll inject manual-only, days in UTC, debug nodes capturing whole messages. */
 function prepare(url: string, dryRun: boolean): any[] {
@@ -46,10 +36,8 @@ function prepare(url: string, dryRun: boolean): any[] {
   });
 }
 
-const from = (name: string) => debug.filter((d) => d.name === name);
-async function waitDebug(name: string, n: number, timeoutMs = 8000): Promise<DebugMsg[]> {
-  return waitFor(() => (from(name).length >= n ? from(name) : null), timeoutMs, 20, `${n} debug message(s) at "${name}"`) as Promise<DebugMsg[]>;
-}
+const from = (name: string): DebugMsg[] => comms.from(name);
+const waitDebug = (name: string, n: number, timeoutMs = 8000): Promise<DebugMsg[]> => comms.wait(name, n, timeoutMs);
 const priorityWrites = (sim: OneApiSimulator) =>
   sim.writes().filter((w) => (w.method === 'PUT' && w.path.startsWith('/api/channel')) || (w.method === 'POST' && /\/api\/channel\/\d+\/status/.test(w.path)));
 
@@ -60,38 +48,12 @@ async function inject(id: string): Promise<void> {
 
 before(async () => {
   red = await startNodeRed({ flows: [], withDashboard: false, settings: { debugMaxLength: 200000 } });
-  ws = new WebSocket(`ws://127.0.0.1:${red.port}/comms`);
-  await new Promise<void>((resolve, reject) => {
-    ws.once('open', () => resolve());
-    ws.once('error', reject);
-  });
-  ws.send(JSON.stringify({ subscribe: 'debug' }));
-  ws.send(JSON.stringify({ subscribe: 'status/#' }));
-  ws.on('message', (data: Buffer) => {
-    const text = data.toString();
-    wsText += text;
-    let items: any;
-    try {
-      items = JSON.parse(text);
-    } catch {
-      return;
-    }
-    for (const item of Array.isArray(items) ? items : [items]) {
-      if (item?.topic !== 'debug' || !item.data) continue;
-      let msg: any = item.data.msg;
-      try {
-        msg = typeof msg === 'string' ? JSON.parse(msg) : msg;
-      } catch {
-        /* keep the text */
-      }
-      debug.push({ id: item.data.id, name: item.data.name, msg });
-    }
-  });
+  comms = await watchComms(red.port);
 });
 
 after(async () => {
   try {
-    ws?.close();
+    comms?.close();
   } finally {
     await red?.stop();
   }
@@ -101,7 +63,7 @@ for (const flavour of FLAVOURS) {
   test(`quota guard example against ${flavour}: demote once, flag multi-model, reset baselines, dry run, no token`, async () => {
     const sim = await startOneApiSimulator({ flavour, accessToken: TOKEN, userId: 1, channels: demoChannels() });
     try {
-      debug.length = 0;
+      comms.debug.length = 0;
       // Start from an empty workspace: deleting the nodes also forgets the guard's remembered states.
       await red.deploy([]);
       await red.deploy(prepare(sim.url, false));
@@ -157,7 +119,7 @@ for (const flavour of FLAVOURS) {
 
       // Dry run on the server: the guard reports the demotion and the reset, and writes nothing.
       sim.reset();
-      debug.length = 0;
+      comms.debug.length = 0;
       await red.deploy(prepare(sim.url, true));
       await sleep(300);
       sim.addUsage({ model: 'deepseek-v3-2-251201', promptTokens: 2_000_000, completionTokens: 0 });
@@ -177,8 +139,8 @@ for (const flavour of FLAVOURS) {
       assert.ok(flows.body.includes('oneapi-server'));
       assert.ok(!flows.body.includes(TOKEN), 'token in GET /flows');
       assert.ok(!red.logs().includes(TOKEN), 'token in the Node-RED log');
-      assert.ok(!wsText.includes(TOKEN), 'token in a debug message or status');
-      assert.ok(!wsText.includes('demo-key') && !red.logs().includes('demo-key'), 'a channel key leaked');
+      assert.ok(!comms.text().includes(TOKEN), 'token in a debug message or status');
+      assert.ok(!comms.text().includes('demo-key') && !red.logs().includes('demo-key'), 'a channel key leaked');
     } finally {
       await sim.close();
     }
