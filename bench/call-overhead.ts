@@ -29,13 +29,8 @@ import { FastBottleneck } from '../engine/limits';
 import { createHttpClient, parseChatCompletion, ProviderAccount, ProviderRegistry } from '../engine/providers';
 import { percentile } from './support/open-loop';
 
-export interface BenchResult {
-  name: string;
-  value: number;
-  unit: string;
-  baseline?: number;
-  target?: string;
-}
+import type { BenchResult } from './support/result';
+export type { BenchResult };
 
 const round = (v: number, d = 3) => Math.round(v * 10 ** d) / 10 ** d;
 

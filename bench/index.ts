@@ -20,13 +20,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
-export interface BenchResult {
-  name: string;
-  value: number;
-  unit: string;
-  baseline?: number;
-  target?: string;
-}
+import type { BenchResult } from './support/result';
+export type { BenchResult };
 
 const PREFERRED = ['call-overhead', 'queue', 'usage-aggregate', 'strategy-choice', 'openai-endpoint'];
 /** Modules measured as part of another one: run only when named. */

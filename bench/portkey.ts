@@ -17,13 +17,8 @@ import { measureOpenLoop, measureClosedLoop, type OpenLoopResult } from './suppo
 import { jsonPoster } from './support/http-client';
 import { startPortkeyGateway, portkeyHeaders } from './support/portkey-gateway';
 
-export interface BenchResult {
-  name: string;
-  value: number;
-  unit: string;
-  baseline?: number;
-  target?: string;
-}
+import type { BenchResult } from './support/result';
+export type { BenchResult };
 
 /** What a comparison column gets: the upstream to route to and the request to send. */
 export interface ComparisonContext {

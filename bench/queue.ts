@@ -13,13 +13,8 @@ import http from 'node:http';
 import { fork } from 'node:child_process';
 import type { AddressInfo } from 'node:net';
 
-export interface BenchResult {
-  name: string;
-  value: number;
-  unit: string;
-  baseline?: number;
-  target?: string;
-}
+import type { BenchResult } from './support/result';
+export type { BenchResult };
 
 const COUNT = 10_000;
 const mb = (n: number) => Math.round((n / 1024 / 1024) * 10) / 10;

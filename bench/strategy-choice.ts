@@ -8,13 +8,8 @@
  */
 import { CandidatePlanner, STRATEGIES, type Candidate, type PlannerConfig, type Strategy } from '../engine/strategies';
 
-export interface BenchResult {
-  name: string;
-  value: number;
-  unit: string;
-  baseline?: number;
-  target?: string;
-}
+import type { BenchResult } from './support/result';
+export type { BenchResult };
 
 const ITER = 20_000;
 const BATCHES = 7;

@@ -7,13 +7,8 @@
 import { fromQuotaData } from '../engine/usage/normalize';
 import { usageWindow } from '../engine/usage/window';
 
-export interface BenchResult {
-  name: string;
-  value: number;
-  unit: string;
-  baseline?: number;
-  target?: string;
-}
+import type { BenchResult } from './support/result';
+export type { BenchResult };
 
 const DAYS = 30;
 const MODELS = 50;
