@@ -12,6 +12,8 @@
  * trimmed of control characters and length-limited here (see `cleanText`).
  */
 
+import type { UsageRow } from '../ledger/usage-ledger';
+
 export type QuotaState = 'ok' | 'warn' | 'exhausted';
 
 /** quota-check output 2: one report per model. */
@@ -40,16 +42,7 @@ export interface QuotaAlert {
 }
 
 /** usage-fetch msg.payload rows (SPEC §2). */
-export interface DashboardUsageRow {
-  day: string;
-  model: string;
-  requests: number;
-  promptTokens: number;
-  completionTokens: number;
-  totalTokens: number;
-  quota: number;
-  usd: number;
-}
+export type DashboardUsageRow = UsageRow;
 
 /** usage-fetch msg.channels entries (One API channels or the local priority table). */
 export interface DashboardChannel {

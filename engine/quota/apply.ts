@@ -6,6 +6,7 @@
  */
 import type { Channel, WriteResult } from '../oneapi/types';
 import type { LocalPriorityTable } from '../ledger/local-priorities';
+import type { ChannelInfo } from '../usage/fetch';
 
 export type ChangeField = 'priority' | 'weight' | 'status';
 
@@ -23,14 +24,8 @@ export interface ChangeRequest {
   oldHint?: number;
 }
 
-export interface KnownChannel {
-  id: number | string;
-  name: string;
-  models: string[];
-  priority: number;
-  weight: number;
-  status: number;
-}
+/** A channel as usage-fetch emits it in msg.channels (gateway or local table). */
+export type KnownChannel = ChannelInfo;
 
 export interface ChangeResult {
   id: number | string;
