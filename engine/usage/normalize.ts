@@ -111,21 +111,22 @@ export class UsageAccumulator {
   }
 }
 
-function asArray(input: unknown, acc: UsageAccumulator, what: string): unknown[] {
-  if (Array.isArray(input)) return input;
-  if (input !== undefined && input !== null) acc.skip(`${what} is not a list`);
-  return [];
+/** The object rows of `input`; anything else (not a list, a row that is not an object) is counted as skipped. */
+function* records<T = Record<string, unknown>>(input: unknown, acc: UsageAccumulator, what: string): Generator<T> {
+  if (!Array.isArray(input)) {
+    if (input !== undefined && input !== null) acc.skip(`${what} is not a list`);
+    return;
+  }
+  for (const raw of input) {
+    if (raw && typeof raw === 'object') yield raw as T;
+    else acc.skip('row is not an object');
+  }
 }
 
 /** one-api GET /api/user/dashboard rows: {Day, ModelName, RequestCount, Quota, PromptTokens, CompletionTokens}. */
 export function fromOneApiDashboard(input: unknown, opts: NormalizeOptions = {}): NormalizeResult {
   const acc = new UsageAccumulator(opts);
-  for (const raw of asArray(input, acc, 'dashboard data')) {
-    if (!raw || typeof raw !== 'object') {
-      acc.skip('row is not an object');
-      continue;
-    }
-    const r = raw as Record<string, unknown>;
+  for (const r of records(input, acc, 'dashboard data')) {
     const day = validDay(r.Day);
     const model = validModel(r.ModelName);
     if (!day || !model) {
@@ -167,12 +168,7 @@ function epochMs(v: unknown): number {
 export function fromConsumeLogs(input: unknown, timezone: string, opts: NormalizeOptions = {}): NormalizeResult {
   const acc = new UsageAccumulator(opts);
   if (!isValidTimeZone(timezone)) throw new Error(`unknown timezone "${timezone}"`);
-  for (const raw of asArray(input, acc, 'log data')) {
-    if (!raw || typeof raw !== 'object') {
-      acc.skip('row is not an object');
-      continue;
-    }
-    const r = raw as ConsumeLog;
+  for (const r of records<ConsumeLog>(input, acc, 'log data')) {
     if (typeof r.malformed === 'string' && r.malformed) {
       acc.skip(r.malformed);
       continue;
@@ -198,12 +194,7 @@ export function fromConsumeLogs(input: unknown, timezone: string, opts: Normaliz
 /** Per-model per-day quota sums from GET /api/log/stat: [{day, model, quota}]. Tokens are unknown there. */
 export function fromLogStats(input: unknown, opts: NormalizeOptions = {}): NormalizeResult {
   const acc = new UsageAccumulator(opts);
-  for (const raw of asArray(input, acc, 'log stats')) {
-    if (!raw || typeof raw !== 'object') {
-      acc.skip('row is not an object');
-      continue;
-    }
-    const r = raw as Record<string, unknown>;
+  for (const r of records(input, acc, 'log stats')) {
     const day = validDay(r.day);
     const model = validModel(r.model);
     const quota = count(r.quota);
@@ -226,12 +217,7 @@ export function fromQuotaData(input: unknown, timezone: string, opts: NormalizeO
   if (!isValidTimeZone(timezone)) throw new Error(`unknown timezone "${timezone}"`);
   // created_at is on the hour: a month of data has ~720 distinct values, so day keys are cached.
   const dayCache = new Map<number, string>();
-  for (const raw of asArray(input, acc, 'quota data')) {
-    if (raw === null || typeof raw !== 'object') {
-      acc.skip('row is not an object');
-      continue;
-    }
-    const r = raw as Record<string, unknown>;
+  for (const r of records(input, acc, 'quota data')) {
     const model = validModel(r.model_name);
     const created = r.created_at;
     if (!model || typeof created !== 'number' || !Number.isFinite(created) || created <= 0) {
@@ -258,12 +244,7 @@ export function fromQuotaData(input: unknown, timezone: string, opts: NormalizeO
 /** Rows already in UsageRow shape (the local ledger, or rows passed in by a user): validated and re-grouped. */
 export function fromUsageRows(input: unknown, opts: NormalizeOptions = {}): NormalizeResult {
   const acc = new UsageAccumulator(opts);
-  for (const raw of asArray(input, acc, 'usage rows')) {
-    if (!raw || typeof raw !== 'object') {
-      acc.skip('row is not an object');
-      continue;
-    }
-    const r = raw as Record<string, unknown>;
+  for (const r of records(input, acc, 'usage rows')) {
     const day = validDay(r.day);
     const model = validModel(r.model);
     if (!day || !model) {
